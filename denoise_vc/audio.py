@@ -1,0 +1,157 @@
+"""Audio I/O: load any supported file as float32 (channels, time) at a chosen rate, write atomically.
+
+Inputs are never modified; every returned array is a fresh copy.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from denoise_vc.errors import AudioFileError
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
+MAT_SUFFIX = ".mat"
+SUPPORTED_SUFFIXES = AUDIO_SUFFIXES + (MAT_SUFFIX,)
+
+
+def resample(x: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
+    """Resample along the last axis with soxr (the resampler librosa uses by default)."""
+    if orig_sr == target_sr:
+        return np.array(x, dtype=np.float32, copy=True)
+    x = np.asarray(x, dtype=np.float32)
+    if x.shape[-1] == 0:
+        return x.copy()
+    if x.ndim == 1:
+        return soxr.resample(x, orig_sr, target_sr, quality="HQ").astype(np.float32)
+    # soxr wants (time, channels)
+    out = soxr.resample(np.ascontiguousarray(x.reshape(-1, x.shape[-1]).T), orig_sr, target_sr, quality="HQ")
+    return np.ascontiguousarray(out.T).reshape(*x.shape[:-1], -1).astype(np.float32)
+
+
+def _check_finite(x: np.ndarray, path: Path) -> None:
+    if not np.all(np.isfinite(x)):
+        bad = int(np.size(x) - np.count_nonzero(np.isfinite(x)))
+        raise AudioFileError(f"{path}: {bad} samples are NaN or Inf")
+
+
+def load_mat(path: Path, variable: str | None = None) -> np.ndarray:
+    """Load a 1-D or 2-D numeric array from a MATLAB file as (channels, time)."""
+    from scipy.io import loadmat
+
+    try:
+        content = loadmat(str(path))
+    except Exception as exc:  # scipy raises several types for bad files
+        raise AudioFileError(f"{path}: not a readable MATLAB file ({type(exc).__name__}: {exc})") from None
+    arrays = {k: v for k, v in content.items() if not k.startswith("__") and isinstance(v, np.ndarray)}
+    if variable is not None:
+        if variable not in arrays:
+            raise AudioFileError(
+                f"{path}: no variable {variable!r} (found: {', '.join(sorted(arrays)) or 'none'})"
+            )
+        array = arrays[variable]
+    else:
+        numeric = {k: v for k, v in arrays.items() if v.dtype.kind in "fiu" and v.size > 0}
+        if len(numeric) != 1:
+            raise AudioFileError(
+                f"{path}: set data.mat_variable, the file holds {len(numeric)} numeric variables "
+                f"({', '.join(sorted(numeric)) or 'none'})"
+            )
+        array = next(iter(numeric.values()))
+    if array.dtype.kind not in "fiu":
+        raise AudioFileError(f"{path}: variable is not numeric (dtype {array.dtype})")
+    array = np.squeeze(np.asarray(array, dtype=np.float32))
+    if array.ndim == 1:
+        array = array[None, :]
+    elif array.ndim == 2:
+        if array.shape[0] > array.shape[1]:  # MATLAB data is usually (time, channels)
+            array = array.T
+    else:
+        raise AudioFileError(f"{path}: variable has {array.ndim} dimensions, expected 1 or 2")
+    return np.ascontiguousarray(array)
+
+
+def audio_info(path: str | Path) -> sf._SoundFileInfo:
+    """soundfile's header info, with a one-line error for missing or unreadable files."""
+    path = Path(path)
+    if not path.exists():
+        raise AudioFileError(f"{path}: file not found")
+    if path.is_dir():
+        raise AudioFileError(f"{path}: is a directory, expected an audio file")
+    try:
+        return sf.info(str(path))
+    except Exception as exc:
+        raise AudioFileError(f"{path}: not a readable audio file ({_short(exc)})") from None
+
+
+def load_audio(
+    path: str | Path,
+    sample_rate: int | None = None,
+    mono: bool = True,
+    mat_variable: str | None = None,
+    mat_sample_rate: int | None = None,
+) -> tuple[np.ndarray, int]:
+    """Load `path` as float32 (channels, time); mix to mono and resample when asked.
+
+    `.mat` files carry no rate: `mat_sample_rate` (or `sample_rate`) says what it is.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise AudioFileError(f"{path}: file not found")
+    if path.suffix.lower() == MAT_SUFFIX:
+        x = load_mat(path, mat_variable)
+        sr = int(mat_sample_rate or sample_rate or 0)
+        if sr <= 0:
+            raise AudioFileError(f"{path}: .mat files need data.mat_sample_rate")
+    else:
+        audio_info(path)
+        try:
+            data, sr = sf.read(str(path), dtype="float32", always_2d=True)
+        except Exception as exc:
+            raise AudioFileError(f"{path}: cannot decode audio ({_short(exc)})") from None
+        x = np.ascontiguousarray(data.T)
+    if x.shape[-1] == 0:
+        raise AudioFileError(f"{path}: contains no samples")
+    _check_finite(x, path)
+    if mono and x.shape[0] > 1:
+        x = x.mean(axis=0, keepdims=True)
+    if sample_rate is not None and sr != sample_rate:
+        x = resample(x, sr, sample_rate)
+        sr = sample_rate
+    return x.astype(np.float32, copy=False), int(sr)
+
+
+def write_audio_atomic(path: str | Path, x: np.ndarray, sample_rate: int, subtype: str | None = None) -> Path:
+    """Write (channels, time) or (time,) audio to a temp file beside `path`, then rename it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    x = np.asarray(x, dtype=np.float32)
+    data = x.T if x.ndim == 2 else x
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix or ".wav", dir=path.parent)
+    os.close(fd)
+    try:
+        sf.write(tmp, data, sample_rate, subtype=subtype)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def list_audio_files(root: str | Path, suffixes: tuple[str, ...] = SUPPORTED_SUFFIXES) -> list[Path]:
+    """Every supported file below `root` (recursively), sorted so splits are reproducible."""
+    root = Path(root)
+    if not root.exists():
+        raise AudioFileError(f"{root}: folder not found")
+    if root.is_file():
+        return [root]
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
+
+
+def _short(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -1,0 +1,237 @@
+"""The `denoise-vc` command: train, denoise, evaluate, demo.
+
+This is the one module that wires data, models, solvers and inference together. Errors a user can
+fix are printed as one line (no traceback) with a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from denoise_vc.errors import DenoiseVCError
+
+EXIT_ERROR = 1
+EXIT_PARTIAL = 3  # some inputs failed, the others were processed
+
+
+def _overrides(values: list[str]) -> list[str]:
+    bad = [v for v in values if "=" not in v]
+    if bad:
+        raise DenoiseVCError(f"expected key=value overrides, got {' '.join(bad)!r}")
+    return values
+
+
+def _train_config(overrides: list[str]):
+    from denoise_vc.config import compose_config, resolve_paths
+
+    return resolve_paths(compose_config(_overrides(overrides)))
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    import torch
+
+    from models.introspect import count_parameters, receptive_field
+    from solvers.factory import build_solver
+
+    cfg = _train_config(args.overrides)
+    torch.manual_seed(int(cfg.seed))
+    solver = build_solver(cfg)
+    rf = receptive_field(solver.model)
+    sr = int(cfg.data.sample_rate)
+    print(f"model {cfg.model.name}: {count_parameters(solver.model):,} parameters, receptive field "
+          f"{rf} samples ({rf / sr:.3f} s at {sr} Hz){' or more' if rf >= 65536 else ''}")
+    print(f"run dir {cfg.run_dir}")
+    summary = solver.fit()
+    best = summary["best"]
+    if best:
+        print(f"{summary['stop_reason']} after {summary['epochs']} epochs; best epoch {best['epoch']}: "
+              f"valid SI-SDR {best['valid_si_sdr']:.2f} dB (improvement {best['valid_si_sdr_i']:.2f} dB); "
+              f"checkpoint {Path(cfg.run_dir) / 'best.pth'}")
+    return 0
+
+
+def _inputs(paths: list[str]) -> list[tuple[Path, Path]]:
+    """(file, path relative to the output folder) for each input file or every audio file in a folder."""
+    from denoise_vc.audio import AUDIO_SUFFIXES
+
+    found = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
+            if not files:
+                print(f"error: {path}: no .wav/.flac/.ogg files", file=sys.stderr)
+            found += [(f, f.relative_to(path)) for f in files]
+        else:
+            found.append((path, Path(path.name)))
+    return found
+
+
+def cmd_denoise(args: argparse.Namespace) -> int:
+    from denoise_vc.checkpoint import load_model
+    from denoise_vc.config import compose_config
+    from denoise_vc.inference import WindowPlan, enhance_file
+    from solvers.base import pick_device
+
+    device = pick_device(args.device)
+    model, ckpt = load_model(args.checkpoint, device=device)
+    rate = int(ckpt["meta"]["sample_rate"])
+    inf = compose_config([]).inference
+    plan = WindowPlan.from_seconds(args.window_s or inf.window_s, inf.context_s, inf.crossfade_s, rate)
+    outdir = Path(args.output)
+    inputs = _inputs(args.inputs)
+    failures = 0
+    for src, rel in inputs:
+        dst = outdir / rel
+        try:
+            enhance_file(model, rate, src, dst, plan, device=device, batch_windows=int(inf.batch_windows))
+            print(f"{src} -> {dst}")
+        except DenoiseVCError as exc:
+            failures += 1
+            print(f"error: {exc}", file=sys.stderr)
+    if not inputs:
+        raise DenoiseVCError("no input files given")
+    if failures:
+        print(f"{len(inputs) - failures} of {len(inputs)} files denoised, {failures} failed", file=sys.stderr)
+        return EXIT_PARTIAL if failures < len(inputs) else EXIT_ERROR
+    return 0
+
+
+def _levels(gains: list[float] | None, snrs: list[float] | None):
+    levels = [(None, s) for s in snrs or []] + [(g, None) for g in gains or []]
+    return levels or [(g, None) for g in (0.3, 0.5, 0.6, 1.0)]
+
+
+def evaluate_checkpoint(checkpoint: str | Path, overrides: list[str], levels, device: str = "auto"):
+    """(results per level, sample rate) of a checkpoint on its test set; overrides change the data config."""
+    from denoise_vc.checkpoint import load_model
+    from denoise_vc.config import apply_overrides, resolve_paths
+    from denoise_vc.evaluation import evaluate_levels
+    from solvers.base import pick_device
+    from solvers.factory import build_eval_set
+
+    device_t = pick_device(device)
+    model, ckpt = load_model(checkpoint, device=device_t)
+    cfg = resolve_paths(apply_overrides(ckpt["config"], _overrides(overrides)))
+    data = cfg.data
+    test = build_eval_set(cfg, "test", int(data.test_segment_length), int(data.test_items))
+    results = evaluate_levels(model, test, levels, full=True, peaks=bool(data.peaks), device=device_t)
+    return results, int(data.sample_rate)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from denoise_vc.evaluation import format_table
+
+    results, rate = evaluate_checkpoint(args.checkpoint, args.overrides, _levels(args.gains, args.snrs), args.device)
+    print(format_table(results, rate))
+    if args.json:
+        _write_json(Path(args.json), {"checkpoint": str(Path(args.checkpoint).resolve()), "sample_rate": rate,
+                                      "levels": results})
+    return 0
+
+
+def _write_json(path: Path, payload: dict) -> None:
+    import os
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(payload, handle, indent=2)
+    os.replace(tmp, path)
+
+
+DEMO_OVERRIDES = ["run_dir=runs/demo", "solver.max_minutes=4", "solver.epochs=100", "solver.patience=0"]
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Train the default denoiser for a few minutes, denoise an example file, print the metrics table."""
+    import numpy as np
+
+    from denoise_vc.audio import write_audio_atomic
+    from denoise_vc.data.mixing import mix
+    from denoise_vc.data.noises import generate_noise
+    from denoise_vc.data.synth import speech_like
+    from denoise_vc.evaluation import format_table
+    from denoise_vc.metrics import score_pair
+
+    overrides = DEMO_OVERRIDES + _overrides(args.overrides)
+    cfg = _train_config(overrides)
+    print("== 1/3 train the default denoiser on built-in speech-like data ==")
+    cmd_train(argparse.Namespace(overrides=overrides))
+    run_dir = Path(cfg.run_dir)
+    rate = int(cfg.data.sample_rate)
+
+    print("== 2/3 denoise an example file ==")
+    clean = speech_like(8.0, rate, seed=12345)
+    noise = generate_noise("babble", 8.0, rate, seed=54321) * 0.5 + generate_noise("engine", 8.0, rate, seed=1) * 0.5
+    noise = noise * np.sqrt(np.mean(clean**2)) / np.sqrt(np.mean(noise**2))
+    noisy = mix(clean, noise, gain=1.0)
+    example = run_dir / "example"
+    write_audio_atomic(example / "clean.wav", clean, rate)
+    write_audio_atomic(example / "noisy.wav", noisy, rate)
+    cmd_denoise(argparse.Namespace(inputs=[str(example / "noisy.wav")], output=str(example / "denoised"),
+                                   checkpoint=str(run_dir / "best.pth"), device="auto", window_s=None))
+    import soundfile as sf
+
+    denoised, _ = sf.read(example / "denoised" / "noisy.wav", dtype="float32")
+    scores = score_pair(denoised, clean, noisy, rate)
+    print(f"example (babble + engine at gain 1.0): SI-SDR {scores['si_sdr_noisy']:.2f} -> {scores['si_sdr']:.2f} dB, "
+          f"PESQ wb {scores['pesq'] or float('nan'):.2f}, STOI {scores['stoi']:.3f}")
+
+    print("== 3/3 evaluate on the built-in test set ==")
+    results, rate = evaluate_checkpoint(run_dir / "best.pth", [], _levels(None, None))
+    print(format_table(results, rate))
+    _write_json(run_dir / "metrics.json", {"levels": results, "example": scores})
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="denoise-vc", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train a denoiser (Hydra overrides: model=wave_unet solver.epochs=3 ...)")
+    p.add_argument("overrides", nargs="*", help="key=value config overrides")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("denoise", help="denoise files or folders of any length")
+    p.add_argument("inputs", nargs="+", help="audio files or folders")
+    p.add_argument("-o", "--output", required=True, help="output folder (inputs are never overwritten)")
+    p.add_argument("--checkpoint", required=True, help="a denoiser checkpoint (best.pth)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--window-s", type=float, default=None, help="window length in seconds (default from config)")
+    p.set_defaults(func=cmd_denoise)
+
+    p = sub.add_parser("evaluate", help="metrics on the test set at several noise levels")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--json", help="also write the results as JSON here")
+    p.add_argument("--gains", type=float, nargs="+", help="noise gains (default 0.3 0.5 0.6 1.0)")
+    p.add_argument("--snrs", type=float, nargs="+", help="SNR levels in dB instead of / besides gains")
+    p.add_argument("--device", default="auto")
+    p.add_argument("overrides", nargs="*", help="key=value overrides of the checkpoint's config")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("demo", help="train for a few minutes, denoise an example, print metrics")
+    p.add_argument("overrides", nargs="*")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except DenoiseVCError as exc:
+        print(f"denoise-vc: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("denoise-vc: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""Composing configs with Hydra's compose API, and turning them into plain data for checkpoints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+import configs
+from denoise_vc.errors import ConfigError
+
+CONFIG_DIR = Path(configs.__file__).resolve().parent
+
+
+def compose_config(overrides: list[str] | None = None, config_name: str = "config") -> DictConfig:
+    """The root config with `key=value` overrides applied; bad overrides raise a one-line ConfigError."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+            cfg = compose(config_name=config_name, overrides=list(overrides or []))
+    except (HydraException, OmegaConfBaseException, ValueError) as exc:
+        message = " ".join(str(exc).split()).split(" Config search path")[0]
+        raise ConfigError(f"invalid config override: {message[:300]}") from None
+    finally:
+        GlobalHydra.instance().clear()
+    missing = OmegaConf.missing_keys(cfg)
+    if missing:
+        raise ConfigError(f"config needs a value for {', '.join(sorted(missing))} (pass it as key=value)")
+    return cfg
+
+
+def apply_overrides(base: dict | DictConfig, overrides: list[str]) -> DictConfig:
+    """A stored config (e.g. from a checkpoint) with dotted `key=value` overrides merged in."""
+    cfg = OmegaConf.create(to_plain(base) if isinstance(base, DictConfig) else base)
+    try:
+        return OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(overrides)))
+    except Exception as exc:
+        raise ConfigError(f"invalid override: {' '.join(str(exc).split())[:300]}") from None
+
+
+def to_plain(cfg: DictConfig | dict) -> dict[str, Any]:
+    """Resolved plain dict (strings, numbers, lists, dicts): what checkpoints and YAML files store."""
+    if isinstance(cfg, DictConfig):
+        return OmegaConf.to_container(cfg, resolve=True)
+    return dict(cfg)
+
+
+def model_args(model_cfg) -> tuple[str, dict[str, Any]]:
+    """(name, constructor arguments) from a `model` config group entry."""
+    plain = to_plain(model_cfg) if isinstance(model_cfg, DictConfig) else dict(model_cfg)
+    name = plain.pop("name", None)
+    if not name:
+        raise ConfigError("model.name is not set")
+    return name, plain
+
+
+def resolve_paths(cfg: DictConfig) -> DictConfig:
+    """Make run_dir and data folders absolute, so the run works from any working directory."""
+    cfg = cfg.copy()
+    cfg.run_dir = str(Path(cfg.run_dir).expanduser().resolve())
+    for key in ("clean", "noise", "noisy"):
+        value = cfg.data.get(key)
+        if value and value not in ("builtin", "builtin_speech", "builtin_heartbeat"):
+            cfg.data[key] = str(Path(value).expanduser().resolve())
+    init_from = cfg.solver.get("init_from")
+    if init_from:
+        cfg.solver.init_from = str(Path(init_from).expanduser().resolve())
+    return cfg
+
+
+def save_yaml(cfg: DictConfig | dict, path: str | Path) -> Path:
+    """Write a config as YAML atomically."""
+    import os
+    import tempfile
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = OmegaConf.to_yaml(OmegaConf.create(to_plain(cfg) if isinstance(cfg, DictConfig) else cfg))
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
+    return path

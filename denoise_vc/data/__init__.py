@@ -1,0 +1,1 @@
+"""Data: generated and real sources, mixing with noise, datasets."""

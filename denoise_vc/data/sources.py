@@ -1,0 +1,157 @@
+"""Where clean and noise recordings come from: the built-in generators or folders of real files.
+
+A `Corpus` is one split's clean recordings and noise recordings at one sample rate. Noise is scaled to
+the clean corpus's RMS, so a noise gain of 1.0 is about 0 dB SNR. In paired mode (matched noisy/clean
+files) the noise of item i is `noisy_i - clean_i` at its recorded level, so gain 1.0 reproduces the
+recording and other gains scale its noise.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from denoise_vc.audio import list_audio_files, load_audio
+from denoise_vc.data.noises import generate_noise
+from denoise_vc.data.synth import heartbeat_like, speech_like
+from denoise_vc.errors import AudioFileError, ConfigError
+
+SPLITS = ("train", "valid", "test")
+BUILTIN_CLEAN = ("builtin_speech", "builtin_heartbeat")
+
+
+@dataclass(frozen=True)
+class Corpus:
+    sample_rate: int
+    clean: tuple[np.ndarray, ...]
+    noise: tuple[np.ndarray, ...]
+    paired: bool = False  # noise[i] belongs to clean[i], sample for sample
+
+
+def split_seed(seed: int, split: str, *extra: str | int) -> int:
+    """A stable per-split seed, so train, valid and test never share generated material."""
+    key = "/".join([str(seed), split, *map(str, extra)])
+    return zlib.crc32(key.encode()) & 0x7FFFFFFF
+
+
+def _readonly(x: np.ndarray) -> np.ndarray:
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    x.setflags(write=False)  # cached arrays: augmentation must copy, never write
+    return x
+
+
+def _builtin_clean(kind: str, count: int, seconds: float, sr: int, seed: int, split: str) -> list[np.ndarray]:
+    out = []
+    for i in range(count):
+        s = split_seed(seed, split, "clean", i)
+        out.append(speech_like(seconds, sr, s) if kind == "builtin_speech" else heartbeat_like(seconds, sr, s).signal)
+    return out
+
+
+def _builtin_noise(kinds: list[str], seconds: float, sr: int, seed: int, split: str) -> list[np.ndarray]:
+    return [generate_noise(k, seconds, sr, split_seed(seed, split, "noise", k)) for k in kinds]
+
+
+def _split_files(files: list[Path], split: str, fractions: dict, seed: int) -> list[Path]:
+    """Deterministic file-level split; with fewer than 3 files every split sees every file."""
+    if len(files) < 3:
+        return files
+    order = np.random.default_rng(split_seed(seed, "files")).permutation(len(files))
+    n_valid = max(1, int(round(fractions.get("valid", 0.1) * len(files))))
+    n_test = max(1, int(round(fractions.get("test", 0.1) * len(files))))
+    bounds = {"valid": (0, n_valid), "test": (n_valid, n_valid + n_test), "train": (n_valid + n_test, len(files))}
+    lo, hi = bounds[split]
+    return [files[i] for i in sorted(order[lo:hi])]
+
+
+def _load_folder(folder: str, sr: int, split: str, fractions: dict, seed: int, mat: dict) -> list[np.ndarray]:
+    files = _split_files(list_audio_files(folder), split, fractions, seed)
+    if not files:
+        raise AudioFileError(f"{folder}: no .wav/.flac/.ogg/.mat files found")
+    return [load_audio(f, sr, mono=True, **mat)[0][0] for f in files]
+
+
+def _load_pairs(noisy_dir: str, clean_dir: str, sr: int, split: str, fractions: dict, seed: int, mat: dict):
+    clean_files = {p.stem: p for p in list_audio_files(clean_dir)}
+    noisy_files = {p.stem: p for p in list_audio_files(noisy_dir)}
+    names = sorted(set(clean_files) & set(noisy_files))
+    if not names:
+        raise AudioFileError(f"{noisy_dir}: no file name matches one in {clean_dir}")
+    chosen = _split_files([Path(n) for n in names], split, fractions, seed)
+    clean, noise = [], []
+    for name in (p.name for p in chosen):
+        c = load_audio(clean_files[name], sr, mono=True, **mat)[0][0]
+        n = load_audio(noisy_files[name], sr, mono=True, **mat)[0][0]
+        length = min(len(c), len(n))
+        clean.append(c[:length])
+        noise.append(n[:length] - c[:length])
+    return clean, noise
+
+
+def _corpus_rms(arrays: list[np.ndarray]) -> float:
+    total = sum(float(np.sum(np.square(a, dtype=np.float64))) for a in arrays)
+    count = sum(len(a) for a in arrays)
+    return float(np.sqrt(total / max(count, 1)))
+
+
+def build_corpus(data_cfg, split: str, seed: int) -> Corpus:
+    """The clean and noise recordings of one split, as described by a `data` config."""
+    if split not in SPLITS:
+        raise ConfigError(f"unknown split {split!r}")
+    key = (_freeze(data_cfg), split, seed)
+    return _build_corpus_cached(key)
+
+
+def _freeze(cfg) -> tuple:
+    from omegaconf import DictConfig, ListConfig, OmegaConf
+
+    if isinstance(cfg, DictConfig | ListConfig):
+        cfg = OmegaConf.to_container(cfg, resolve=True)
+    if isinstance(cfg, dict):
+        return tuple(sorted((k, _freeze(v)) for k, v in cfg.items()))
+    if isinstance(cfg, list | tuple):
+        return tuple(_freeze(v) for v in cfg)
+    return cfg
+
+
+@lru_cache(maxsize=8)
+def _build_corpus_cached(key: tuple) -> Corpus:
+    cfg = _thaw(key[0])
+    split, seed = key[1], key[2]
+    sr = int(cfg["sample_rate"])
+    fractions = cfg.get("split") or {"valid": 0.1, "test": 0.1}
+    mat = {"mat_variable": cfg.get("mat_variable"), "mat_sample_rate": cfg.get("mat_sample_rate")}
+    builtin = cfg.get("builtin") or {}
+    counts = builtin.get("utterances") or {}
+    paired = bool(cfg.get("noisy"))
+    if paired:
+        clean, noise = _load_pairs(cfg["noisy"], cfg["clean"], sr, split, fractions, seed, mat)
+        return Corpus(sr, tuple(map(_readonly, clean)), tuple(map(_readonly, noise)), paired=True)
+
+    if cfg["clean"] in BUILTIN_CLEAN:
+        clean = _builtin_clean(
+            cfg["clean"], int(counts.get(split, 4)), float(builtin.get("utterance_s", 4.0)), sr, seed, split
+        )
+    else:
+        clean = _load_folder(cfg["clean"], sr, split, fractions, seed, mat)
+    if cfg["noise"] == "builtin":
+        noise_s = float(builtin.get("noise_s", 30.0)) * (1.0 if split == "train" else 0.5)
+        noise = _builtin_noise(list(cfg["noise_kinds"]), noise_s, sr, seed, split)
+    else:
+        noise = _load_folder(cfg["noise"], sr, split, fractions, seed, mat)
+    ref = _corpus_rms(clean)
+    noise = [n * (ref / (np.sqrt(np.mean(np.square(n, dtype=np.float64))) + 1e-12)) for n in noise]
+    return Corpus(sr, tuple(map(_readonly, clean)), tuple(map(_readonly, noise)), paired=False)
+
+
+def _thaw(frozen):
+    if isinstance(frozen, tuple) and frozen and all(isinstance(i, tuple) and len(i) == 2 and isinstance(i[0], str)
+                                                   for i in frozen):
+        return {k: _thaw(v) for k, v in frozen}
+    if isinstance(frozen, tuple):
+        return [_thaw(v) for v in frozen]
+    return frozen

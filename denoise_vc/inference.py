@@ -1,0 +1,213 @@
+"""Enhancing recordings of any length in bounded memory, without clicks at window boundaries.
+
+The signal is cut into windows of `window` samples; each window carries `context` extra samples on
+both sides that the model sees but whose output is thrown away, and consecutive windows overlap by
+`crossfade` samples that are blended with complementary linear ramps. Files are streamed: blocks
+are read, resampled to the model's rate (soxr's streaming resampler), enhanced, resampled back and
+written to a temporary file that replaces the output only when complete.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+import torch
+import torch.nn as nn
+
+from denoise_vc.audio import audio_info
+from denoise_vc.errors import AudioFileError, ConfigError
+
+
+@dataclass(frozen=True)
+class WindowPlan:
+    window: int
+    context: int
+    crossfade: int
+
+    @property
+    def hop(self) -> int:
+        return self.window - 2 * self.context - self.crossfade
+
+    @property
+    def lead(self) -> int:
+        """Zeros put before the signal so its first sample sits where window weights are already 1."""
+        return self.context + self.crossfade
+
+    @staticmethod
+    def from_seconds(window_s: float, context_s: float, crossfade_s: float, sample_rate: int) -> WindowPlan:
+        plan = WindowPlan(int(round(window_s * sample_rate)), int(round(context_s * sample_rate)),
+                          max(1, int(round(crossfade_s * sample_rate))))
+        if plan.hop < plan.crossfade or plan.context < 0:
+            raise ConfigError(
+                f"inference window {window_s}s is too short for context {context_s}s and crossfade {crossfade_s}s"
+            )
+        return plan
+
+    def weights(self) -> np.ndarray:
+        """0 over the context, ramp up over the cross-fade, 1, ramp down, 0: shifted copies sum to 1."""
+        w = np.zeros(self.window, dtype=np.float32)
+        ramp = (np.arange(self.crossfade, dtype=np.float32) + 0.5) / self.crossfade
+        c, f = self.context, self.crossfade
+        w[c : c + f] = ramp
+        w[c + f : self.window - c - f] = 1.0
+        w[self.window - c - f : self.window - c] = ramp[::-1]
+        return w
+
+
+class StreamingEnhancer:
+    """Push (channels, n) blocks in, get enhanced samples out; `finish()` returns the rest.
+
+    Output length equals input length exactly; channels are enhanced as one batch.
+    """
+
+    def __init__(self, model: nn.Module, plan: WindowPlan, channels: int, device: str | torch.device = "cpu",
+                 batch_windows: int = 4) -> None:
+        self.model, self.plan, self.channels = model, plan, channels
+        self.device, self.batch_windows = torch.device(device), max(1, batch_windows)
+        self.weights = plan.weights()
+        self.buffer = np.zeros((channels, plan.lead), dtype=np.float32)  # padded input not yet consumed
+        self.accumulator = np.zeros((channels, plan.window), dtype=np.float32)
+        self.to_skip = plan.lead  # leading output samples that belong to the zero padding
+        self.total_in = 0
+        self.total_out = 0
+        self.finished = False
+
+    @torch.inference_mode()
+    def _run(self, windows: list[np.ndarray]) -> list[np.ndarray]:
+        batch = torch.from_numpy(np.concatenate(windows)).to(self.device)[:, None]
+        out = self.model(batch)[:, 0].float().cpu().numpy()
+        return [out[i * self.channels : (i + 1) * self.channels] for i in range(len(windows))]
+
+    def _drain(self, final: bool) -> Iterator[np.ndarray]:
+        plan = self.plan
+        while True:
+            count = (self.buffer.shape[1] - plan.window) // plan.hop + 1 if self.buffer.shape[1] >= plan.window else 0
+            if count <= 0 or (count < self.batch_windows and not final):
+                return
+            count = min(count, self.batch_windows)
+            windows = [self.buffer[:, k * plan.hop : k * plan.hop + plan.window] for k in range(count)]
+            for enhanced in self._run(windows):
+                self.accumulator += enhanced * self.weights
+                ready = self.accumulator[:, : plan.hop].copy()
+                self.accumulator = np.concatenate(
+                    [self.accumulator[:, plan.hop :], np.zeros((self.channels, plan.hop), np.float32)], axis=1
+                )
+                yield from self._emit(ready)
+            self.buffer = self.buffer[:, count * plan.hop :]
+
+    def _emit(self, ready: np.ndarray) -> Iterator[np.ndarray]:
+        if self.to_skip:
+            cut = min(self.to_skip, ready.shape[1])
+            ready, self.to_skip = ready[:, cut:], self.to_skip - cut
+        remaining = self.total_in - self.total_out
+        ready = ready[:, :remaining] if self.finished else ready
+        if ready.shape[1]:
+            self.total_out += ready.shape[1]
+            yield ready
+
+    def push(self, block: np.ndarray) -> np.ndarray:
+        block = np.asarray(block, dtype=np.float32).reshape(self.channels, -1)
+        self.total_in += block.shape[1]
+        self.buffer = np.concatenate([self.buffer, block], axis=1)
+        return self._join(self._drain(final=False))
+
+    def finish(self) -> np.ndarray:
+        """Pad the tail with just enough zeros for the last window, then flush.
+
+        After window k, output positions [k*hop, (k+1)*hop) of the padded signal are final, so
+        ceil((lead + T) / hop) windows cover every real sample.
+        """
+        self.finished = True
+        plan = self.plan
+        padded = plan.lead + self.total_in
+        windows = -(-padded // plan.hop)
+        pad = (windows - 1) * plan.hop + plan.window - padded
+        self.buffer = np.concatenate([self.buffer, np.zeros((self.channels, pad), np.float32)], axis=1)
+        out = self._join(self._drain(final=True))
+        assert self.total_out == self.total_in, (self.total_out, self.total_in)
+        return out
+
+    def _join(self, parts: Iterator[np.ndarray]) -> np.ndarray:
+        chunks = list(parts)
+        return np.concatenate(chunks, axis=1) if chunks else np.zeros((self.channels, 0), np.float32)
+
+
+def enhance_array(model: nn.Module, x: np.ndarray, plan: WindowPlan, device: str | torch.device = "cpu",
+                  batch_windows: int = 4) -> np.ndarray:
+    """Enhance an in-memory (channels, time) or (time,) array; same shape out."""
+    squeeze = x.ndim == 1
+    x2 = np.atleast_2d(np.asarray(x, dtype=np.float32))
+    streamer = StreamingEnhancer(model, plan, x2.shape[0], device, batch_windows)
+    out = np.concatenate([streamer.push(x2), streamer.finish()], axis=1)
+    return out[0] if squeeze else out
+
+
+def _resampler(src: int, dst: int, channels: int):
+    return None if src == dst else soxr.ResampleStream(src, dst, channels, dtype="float32", quality="HQ")
+
+
+def _resample_chunk(stream, block: np.ndarray, last: bool) -> np.ndarray:
+    """(channels, n) through a soxr stream (which wants (n, channels))."""
+    if stream is None:
+        return block
+    out = stream.resample_chunk(np.ascontiguousarray(block.T), last=last)
+    return np.ascontiguousarray(out.reshape(-1, block.shape[0]).T)
+
+
+def enhance_file(model: nn.Module, model_rate: int, src: str | Path, dst: str | Path, plan: WindowPlan,
+                 device: str | torch.device = "cpu", block_s: float = 10.0, batch_windows: int = 4) -> Path:
+    """Stream `src` through the model into `dst` at the source's rate, channels and length.
+
+    Memory is bounded by a few windows and one read block, whatever the file's length. The output
+    appears only when complete (temp file + rename); `dst` may not be `src`.
+    """
+    src, dst = Path(src), Path(dst)
+    info = audio_info(src)
+    if info.frames == 0:
+        raise AudioFileError(f"{src}: contains no samples")
+    if dst.resolve() == src.resolve():
+        raise AudioFileError(f"{src}: output would overwrite the input; choose another output folder")
+    channels, rate = info.channels, info.samplerate
+    to_model, from_model = _resampler(rate, model_rate, channels), _resampler(model_rate, rate, channels)
+    streamer = StreamingEnhancer(model, plan, channels, device, batch_windows)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dst.stem}.", suffix=dst.suffix, dir=dst.parent)
+    os.close(fd)
+    written = 0
+    try:
+        with sf.SoundFile(str(src)) as reader, sf.SoundFile(tmp, "w", rate, channels, subtype=_subtype(info),
+                                                           format=info.format) as writer:
+            def write(enhanced: np.ndarray, last: bool) -> None:
+                nonlocal written
+                out = _resample_chunk(from_model, enhanced, last)
+                out = out[:, : max(0, info.frames - written)]
+                writer.write(np.clip(out.T, -1.0, 1.0))
+                written += out.shape[1]
+
+            for block in reader.blocks(blocksize=max(1, int(block_s * rate)), dtype="float32", always_2d=True):
+                block = block.T
+                if not np.all(np.isfinite(block)):
+                    raise AudioFileError(f"{src}: contains NaN or Inf samples")
+                write(streamer.push(_resample_chunk(to_model, block, last=False)), last=False)
+            tail = _resample_chunk(to_model, np.zeros((channels, 0), np.float32), last=True)
+            write(np.concatenate([streamer.push(tail), streamer.finish()], axis=1), last=True)
+            if written < info.frames:  # resampler rounding: pad the last few samples
+                writer.write(np.zeros((info.frames - written, channels), np.float32))
+        os.replace(tmp, dst)
+    except BaseException as exc:
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, sf.LibsndfileError | RuntimeError) and not isinstance(exc, AudioFileError):
+            raise AudioFileError(f"{src}: cannot decode audio ({str(exc).splitlines()[0][:120]})") from None
+        raise
+    return dst
+
+
+def _subtype(info) -> str:
+    return info.subtype if info.subtype in sf.available_subtypes(info.format) else "FLOAT"

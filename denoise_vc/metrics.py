@@ -1,0 +1,111 @@
+"""Evaluation metrics on numpy waveforms: SI-SDR, PESQ (wb at 16 kHz, nb at 8 kHz), STOI, and for
+heartbeat-like signals R-peak amplitude error and peak-detection F1."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from scipy.signal import find_peaks
+
+from denoise_vc.audio import resample
+
+
+def si_sdr(estimate: np.ndarray, reference: np.ndarray, eps: float = 1e-10) -> float:
+    """Scale-invariant signal-to-distortion ratio in dB (Le Roux et al., 2019)."""
+    estimate = np.asarray(estimate, dtype=np.float64).ravel()
+    reference = np.asarray(reference, dtype=np.float64).ravel()
+    estimate = estimate - estimate.mean()
+    reference = reference - reference.mean()
+    scale = np.dot(estimate, reference) / (np.dot(reference, reference) + eps)
+    target = scale * reference
+    residual = estimate - target
+    return float(10 * np.log10((np.dot(target, target) + eps) / (np.dot(residual, residual) + eps)))
+
+
+def pesq_mode(sample_rate: int) -> str | None:
+    """'wb' at 16 kHz, 'nb' at 8 kHz; PESQ is defined for no other rate."""
+    return {16000: "wb", 8000: "nb"}.get(sample_rate)
+
+
+def pesq_score(estimate: np.ndarray, reference: np.ndarray, sample_rate: int) -> float | None:
+    """PESQ (ITU-T P.862) or None where it is undefined (other rates, or no speech detected)."""
+    mode = pesq_mode(sample_rate)
+    if mode is None:
+        return None
+    from pesq import NoUtterancesError, PesqError, pesq
+
+    try:
+        return float(pesq(sample_rate, reference.astype(np.float64), estimate.astype(np.float64), mode))
+    except (NoUtterancesError, PesqError):
+        return None
+
+
+def stoi_score(estimate: np.ndarray, reference: np.ndarray, sample_rate: int, extended: bool = False) -> float | None:
+    """STOI (or ESTOI); needs at least 8 kHz, below that it says nothing about intelligibility."""
+    if sample_rate < 8000:
+        return None
+    from pystoi import stoi
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return float(stoi(reference, estimate, sample_rate, extended=extended))
+
+
+def detect_r_peaks(x: np.ndarray, sample_rate: int) -> np.ndarray:
+    """R peaks: local maxima above half the signal's 99th-percentile height, at least 250 ms apart."""
+    x = np.asarray(x, dtype=np.float64)
+    height = 0.5 * np.percentile(x, 99)
+    peaks, _ = find_peaks(x, height=max(height, 1e-6), distance=max(1, int(0.25 * sample_rate)))
+    return peaks
+
+
+def peak_scores(estimate: np.ndarray, reference: np.ndarray, sample_rate: int, tolerance_s: float = 0.05):
+    """(peak F1, mean relative R-amplitude error) of `estimate` against the peaks found in `reference`."""
+    ref_peaks = detect_r_peaks(reference, sample_rate)
+    est_peaks = detect_r_peaks(estimate, sample_rate)
+    if len(ref_peaks) == 0:
+        return None, None
+    tol = int(tolerance_s * sample_rate)
+    matched, used, amp_errors = 0, set(), []
+    for p in ref_peaks:
+        candidates = [q for q in est_peaks if abs(q - p) <= tol and q not in used]
+        if candidates:
+            matched += 1
+            used.add(min(candidates, key=lambda q: abs(q - p)))
+        lo, hi = max(0, p - tol), min(len(estimate), p + tol + 1)
+        est_amp = float(np.max(estimate[lo:hi]))
+        amp_errors.append(abs(est_amp - reference[p]) / max(abs(reference[p]), 1e-8))
+    precision = matched / max(len(est_peaks), 1)
+    recall = matched / len(ref_peaks)
+    f1 = 0.0 if matched == 0 else 2 * precision * recall / (precision + recall)
+    return float(f1), float(np.mean(amp_errors))
+
+
+def score_pair(
+    estimate: np.ndarray, reference: np.ndarray, noisy: np.ndarray, sample_rate: int, peaks: bool = False
+) -> dict[str, float | None]:
+    """Every metric for one segment; PESQ/STOI are computed at 16 kHz or 8 kHz when the rate allows."""
+    out: dict[str, float | None] = {
+        "si_sdr": si_sdr(estimate, reference),
+        "si_sdr_noisy": si_sdr(noisy, reference),
+    }
+    out["si_sdr_i"] = out["si_sdr"] - out["si_sdr_noisy"]
+    rate = sample_rate
+    if pesq_mode(sample_rate) is None and sample_rate > 16000:
+        estimate, reference, rate = resample(estimate, sample_rate, 16000), resample(reference, sample_rate, 16000), 16000
+    out["pesq"] = pesq_score(estimate, reference, rate)
+    out["stoi"] = stoi_score(estimate, reference, rate)
+    if peaks:
+        out["peak_f1"], out["r_amp_error"] = peak_scores(estimate, reference, sample_rate)
+    return out
+
+
+def mean_scores(rows: list[dict[str, float | None]]) -> dict[str, float | None]:
+    """Mean of each metric over the rows where it is defined (None where it never is)."""
+    keys = rows[0].keys() if rows else []
+    out = {}
+    for key in keys:
+        values = [r[key] for r in rows if r.get(key) is not None]
+        out[key] = float(np.mean(values)) if values else None
+    return out

@@ -1,0 +1,29 @@
+"""Facts about a model printed at the start of training: parameter count and receptive field."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def receptive_field(model: nn.Module, probe_length: int = 65536) -> int:
+    """Samples of input that influence the centre output sample, found by back-propagating from it.
+
+    Runs in eval mode (batch statistics would couple every sample); capped by `probe_length`.
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        device = next(model.parameters()).device
+        x = torch.zeros(1, 1, probe_length, device=device, requires_grad=True)
+        y = model(x)
+        y[0, 0, probe_length // 2].backward()
+        touched = torch.nonzero(x.grad[0, 0].abs() > 0).flatten()
+        return int(touched[-1] - touched[0] + 1) if len(touched) else 0
+    finally:
+        model.zero_grad(set_to_none=True)
+        model.train(was_training)

@@ -1,0 +1,78 @@
+"""Wave-U-Net for speech enhancement (after haoxiangsnr/Wave-U-Net-for-Speech-Enhancement).
+
+Encoder: `num_layers` levels of Conv1d(k=15) + BatchNorm + LeakyReLU, each followed by decimation by 2,
+channels growing by `channels_interval` per level. Decoder: linear upsampling by 2, concatenation with
+the skip, Conv1d(k=5) + BatchNorm + LeakyReLU. Output: the input concatenated before a 1x1 conv and
+tanh. Inputs of any length are zero-padded to a multiple of 2**num_layers and trimmed back.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from models.padding import pad_to_multiple
+from models.registry import register
+
+
+def conv_block(c_in: int, c_out: int, kernel: int, norm: bool) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv1d(c_in, c_out, kernel, padding=kernel // 2),
+        nn.BatchNorm1d(c_out) if norm else nn.Identity(),
+        nn.LeakyReLU(0.1),
+    )
+
+
+class WaveUNetBody(nn.Module):
+    """Encoder, bottleneck and decoder; `bottleneck` lets subclasses insert e.g. Transformer blocks."""
+
+    def __init__(
+        self,
+        num_layers: int = 12,
+        channels_interval: int = 24,
+        down_kernel: int = 15,
+        up_kernel: int = 5,
+        batch_norm: bool = True,
+    ) -> None:
+        super().__init__()
+        self.num_layers = num_layers
+        enc_in = [1] + [i * channels_interval for i in range(1, num_layers)]
+        enc_out = [i * channels_interval for i in range(1, num_layers + 1)]
+        self.encoder = nn.ModuleList(
+            conv_block(cin, cout, down_kernel, batch_norm) for cin, cout in zip(enc_in, enc_out)
+        )
+        self.middle = conv_block(enc_out[-1], enc_out[-1], down_kernel, batch_norm)
+        dec_in = [(2 * i + 1) * channels_interval for i in range(1, num_layers)] + [
+            2 * num_layers * channels_interval
+        ]
+        dec_in = dec_in[::-1]
+        dec_out = enc_out[::-1]
+        self.decoder = nn.ModuleList(conv_block(cin, cout, up_kernel, batch_norm) for cin, cout in zip(dec_in, dec_out))
+        self.out = nn.Sequential(nn.Conv1d(1 + channels_interval, 1, 1), nn.Tanh())
+        self.bottleneck_channels = enc_out[-1]
+
+    def bottleneck(self, h: torch.Tensor) -> torch.Tensor:
+        return h
+
+    def valid_multiple(self) -> int:
+        return 2**self.num_layers
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x, length = pad_to_multiple(x, self.valid_multiple())
+        skips = []
+        h = x
+        for layer in self.encoder:
+            h = layer(h)
+            skips.append(h)
+            h = h[:, :, ::2]
+        h = self.bottleneck(self.middle(h))
+        for layer, skip in zip(self.decoder, reversed(skips)):
+            h = F.interpolate(h, scale_factor=2, mode="linear", align_corners=True)
+            h = layer(torch.cat([h, skip], dim=1))
+        return self.out(torch.cat([h, x], dim=1))[..., :length]
+
+
+@register("wave_unet")
+class WaveUNet(WaveUNetBody):
+    """The plain Wave-U-Net."""

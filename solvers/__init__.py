@@ -1,0 +1,6 @@
+"""Training loops: the generic `Solver` and its task subclasses."""
+
+from solvers.base import Solver
+from solvers.denoise import DenoiseSolver
+
+__all__ = ["Solver", "DenoiseSolver"]

@@ -1,0 +1,283 @@
+"""The generic training loop: epochs of train/validate, checkpoints, resume, early stopping, history.
+
+Subclasses say what one training batch and one validation pass are (`train_loss`, `validate`); this
+class owns everything else. Every epoch reseeds its random generators from (seed, epoch), so a run
+resumed from `last.pth` reproduces the uninterrupted run exactly on a deterministic device.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import time
+import zlib
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn as nn
+from omegaconf import DictConfig
+from torch.utils.data import DataLoader, Dataset
+
+from denoise_vc import __version__
+from denoise_vc.checkpoint import load_checkpoint, load_state_dict_strict, save_checkpoint
+from denoise_vc.config import save_yaml, to_plain
+from denoise_vc.errors import ConfigError, TrainingError
+from denoise_vc.tracking import ExperimentLogger
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device={name} asked for, but no CUDA GPU is available")
+    return torch.device(name)
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    return zlib.crc32(f"{seed}/{epoch}".encode()) & 0x7FFFFFFF
+
+
+class Solver:
+    """Trains `model` on `train_set`, validating each epoch; all outputs go to `cfg.run_dir`."""
+
+    kind = "model"  # checkpoint kind written and accepted
+    higher_is_better = {"loss": False}
+
+    def __init__(self, cfg: DictConfig, model: nn.Module, train_set: Dataset, logger: ExperimentLogger) -> None:
+        self.cfg = cfg
+        self.scfg = cfg.solver
+        self.run_dir = Path(cfg.run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.device = pick_device(cfg.device)
+        self.model = model.to(self.device)
+        self.train_set = train_set
+        self.logger = logger
+        self.optimizer = self._make_optimizer()
+        self.scheduler = self._make_scheduler()
+        self.use_amp = bool(self.scfg.amp) and self.device.type == "cuda"
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+        self.epoch = 0  # next epoch to run
+        self.step = 0
+        self.history: list[dict[str, Any]] = []
+        self.best_value: float | None = None
+        self.bad_epochs = 0
+        self.skipped_steps = 0
+        self.metric = str(self.scfg.valid_metric)
+
+    # -- what subclasses provide -------------------------------------------------------------
+    def train_loss(self, batch) -> torch.Tensor:
+        raise NotImplementedError
+
+    def validate(self) -> dict[str, float]:
+        raise NotImplementedError
+
+    def on_epoch_start(self, epoch: int) -> dict[str, float]:
+        """Apply curricula etc.; returns values worth logging."""
+        return {}
+
+    def after_validation(self, epoch: int) -> None:
+        """Plots, audio samples: anything a person looks at."""
+
+    # -- set-up ----------------------------------------------------------------------------------
+    def _make_optimizer(self) -> torch.optim.Optimizer:
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        kind = str(self.scfg.optimizer).lower()
+        if kind == "adam":
+            return torch.optim.Adam(params, lr=self.scfg.lr, weight_decay=self.scfg.weight_decay)
+        if kind == "adamw":
+            return torch.optim.AdamW(params, lr=self.scfg.lr, weight_decay=self.scfg.weight_decay)
+        raise ConfigError(f"solver.optimizer must be adam or adamw, not {kind!r}")
+
+    def _make_scheduler(self):
+        kind = str(self.scfg.scheduler).lower()
+        if kind == "none":
+            return None
+        if kind == "cosine":
+            return torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=max(1, int(self.scfg.epochs)))
+        raise ConfigError(f"solver.scheduler must be none or cosine, not {kind!r}")
+
+    # -- checkpoints -------------------------------------------------------------------------------
+    def model_spec(self) -> dict[str, Any]:
+        return {"name": getattr(self.model, "registry_name", type(self.model).__name__),
+                "args": dict(getattr(self.model, "init_args", {}))}
+
+    def weights(self) -> dict[str, torch.Tensor]:
+        """The weights to ship (subclasses may swap in EMA weights)."""
+        return {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
+
+    def _payload(self, metrics: dict[str, float], with_train_state: bool) -> dict[str, Any]:
+        payload = {
+            "kind": self.kind,
+            "model": self.model_spec(),
+            "state_dict": self.weights(),
+            "config": to_plain(self.cfg),
+            "meta": {
+                "epoch": self.epoch,
+                "step": self.step,
+                "metrics": dict(metrics),
+                "sample_rate": int(self.cfg.data.sample_rate),
+                "versions": {"denoise_vc": __version__, "torch": torch.__version__.split("+")[0]},
+                "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            },
+        }
+        if with_train_state:
+            payload["train_state"] = {
+                "model": {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()},
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict() if self.scheduler else None,
+                "scaler": self.scaler.state_dict(),
+                "history": self.history,
+                "best_value": self.best_value,
+                "bad_epochs": self.bad_epochs,
+                "skipped_steps": self.skipped_steps,
+                "torch_rng": torch.get_rng_state(),
+            }
+        return payload
+
+    def _resume(self) -> bool:
+        last = self.run_dir / "last.pth"
+        if not (self.scfg.resume and last.exists()):
+            return False
+        ckpt = load_checkpoint(last, kind=self.kind)
+        state = ckpt.get("train_state")
+        if state is None:
+            return False
+        load_state_dict_strict(self.model, state["model"], last)
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler and state["scheduler"]:
+            self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.history = list(state["history"])
+        self.best_value = state["best_value"]
+        self.bad_epochs = int(state["bad_epochs"])
+        self.skipped_steps = int(state.get("skipped_steps", 0))
+        torch.set_rng_state(state["torch_rng"])
+        self.epoch = int(ckpt["meta"]["epoch"])
+        self.step = int(ckpt["meta"]["step"])
+        return True
+
+    def _init_from(self) -> None:
+        source = self.scfg.get("init_from")
+        if not source:
+            return
+        ckpt = load_checkpoint(source, kind=self.kind)
+        if ckpt["model"]["name"] != self.model_spec()["name"]:
+            raise ConfigError(
+                f"{source}: holds a {ckpt['model']['name']!r} model, this run trains {self.model_spec()['name']!r}"
+            )
+        load_state_dict_strict(self.model, ckpt["state_dict"], source)
+
+    # -- the loop --------------------------------------------------------------------------------
+    def _improved(self, value: float) -> bool:
+        if self.best_value is None:
+            return True
+        higher = self.higher_is_better.get(self.metric, True)
+        return value > self.best_value if higher else value < self.best_value
+
+    def _handle_nonfinite(self, what: str) -> None:
+        if self.scfg.nonfinite == "skip":
+            self.skipped_steps += 1
+            self.optimizer.zero_grad(set_to_none=True)
+            return
+        raise TrainingError(
+            f"epoch {self.epoch + 1} step {self.step}: {what} is not finite; stopped "
+            f"(last good checkpoint: {self.run_dir / 'last.pth'}; set solver.nonfinite=skip to skip such steps)"
+        )
+
+    def _train_epoch(self) -> float:
+        from tqdm import tqdm
+
+        self.model.train()
+        loader = DataLoader(self.train_set, batch_size=int(self.cfg.data.batch_size), shuffle=False,
+                            num_workers=int(self.cfg.data.num_workers), drop_last=False)
+        total, count = 0.0, 0
+        bar = tqdm(loader, desc=f"epoch {self.epoch + 1}/{self.scfg.epochs}", leave=False,
+                   disable=not self.scfg.progress, dynamic_ncols=True)
+        for batch in bar:
+            self.optimizer.zero_grad(set_to_none=True)
+            loss = self.train_loss(batch)
+            if not torch.isfinite(loss):
+                self._handle_nonfinite("loss")
+                continue
+            self.scaler.scale(loss).backward()
+            self.scaler.unscale_(self.optimizer)
+            clip = float(self.scfg.grad_clip) if self.scfg.grad_clip else math.inf
+            grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
+            if not torch.isfinite(grad_norm) and not self.use_amp:
+                self._handle_nonfinite("gradient norm")
+                continue
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            self.step += 1
+            total += float(loss.detach())
+            count += 1
+            bar.set_postfix(loss=f"{total / count:.4f}")
+        if count == 0:
+            raise TrainingError(f"epoch {self.epoch + 1}: no training step succeeded (every loss was NaN/Inf)")
+        return total / count
+
+    def _write_history(self) -> None:
+        (self.run_dir / "history.json").write_text(json.dumps(self.history, indent=1))
+        keys = sorted({k for row in self.history for k in row}, key=lambda k: (k != "epoch", k))
+        with open(self.run_dir / "history.csv", "w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=keys)
+            writer.writeheader()
+            writer.writerows(self.history)
+
+    def fit(self) -> dict[str, Any]:
+        """Train to `solver.epochs` (or early stop / time budget); returns the best validation metrics."""
+        save_yaml(self.cfg, self.run_dir / "config.yaml")
+        resumed = self._resume()
+        if resumed:
+            print(f"resuming {self.run_dir} at epoch {self.epoch + 1}")
+        else:
+            self._init_from()
+        seed = int(self.cfg.seed)
+        budget = float(self.scfg.max_minutes or 0) * 60.0
+        started = time.monotonic()
+        stop_reason = "finished" if self.epoch < int(self.scfg.epochs) else "already finished"
+        while self.epoch < int(self.scfg.epochs):
+            if self.scfg.patience and self.bad_epochs >= int(self.scfg.patience):
+                stop_reason = "early stopping"
+                break
+            epoch_started = time.monotonic()
+            torch.manual_seed(epoch_seed(seed, self.epoch))
+            scheduled = self.on_epoch_start(self.epoch)
+            train_loss = self._train_epoch()
+            if self.scheduler:
+                self.scheduler.step()
+            metrics = self.validate()
+            value = float(metrics[self.metric])
+            improved = self._improved(value)
+            self.epoch += 1
+            if improved:
+                self.best_value, self.bad_epochs = value, 0
+            else:
+                self.bad_epochs += 1
+            row = {"epoch": self.epoch, "step": self.step, "train_loss": train_loss, **scheduled,
+                   **{f"valid_{k}": v for k, v in metrics.items()}, "best": improved,
+                   "seconds": round(time.monotonic() - epoch_started, 2)}
+            self.history.append(row)
+            if improved:
+                save_checkpoint(self._payload(metrics, with_train_state=False), self.run_dir / "best.pth")
+            save_checkpoint(self._payload(metrics, with_train_state=True), self.run_dir / "last.pth")
+            self._write_history()
+            self.logger.log_scalars({k: v for k, v in row.items() if isinstance(v, int | float)}, self.step)
+            if self.scfg.plot_every and self.epoch % int(self.scfg.plot_every) == 0:
+                self.after_validation(self.epoch)
+            self._print_epoch(row)
+            if budget and time.monotonic() - started > budget:
+                stop_reason = "time budget"
+                break
+        self.logger.log_file("best_checkpoint", self.run_dir / "best.pth")
+        best = next((r for r in reversed(self.history) if r["best"]), self.history[-1] if self.history else {})
+        return {"stop_reason": stop_reason, "best": best, "epochs": self.epoch}
+
+    def _print_epoch(self, row: dict[str, Any]) -> None:
+        parts = [f"epoch {row['epoch']}/{self.scfg.epochs}", f"train_loss {row['train_loss']:.4f}"]
+        parts += [f"{k} {v:.3f}" for k, v in row.items() if k.startswith("valid_") and isinstance(v, float)]
+        parts += [f"{k} {row[k]:.3g}" for k in ("gain", "peak_weight") if k in row]
+        parts.append(f"{row['seconds']:.1f}s" + (" *best*" if row["best"] else ""))
+        print("  ".join(parts), flush=True)

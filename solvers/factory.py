@@ -1,0 +1,51 @@
+"""Building a ready-to-fit solver from a composed config (used by the CLI and by sweeps)."""
+
+from __future__ import annotations
+
+from omegaconf import DictConfig
+
+from denoise_vc.config import model_args, to_plain
+from denoise_vc.data.datasets import FixedSet, TrainSet
+from denoise_vc.data.mixing import MixSettings
+from denoise_vc.data.sources import build_corpus
+from denoise_vc.errors import ConfigError
+from denoise_vc.losses import build_loss
+from denoise_vc.tracking import build_logger
+from models import build_model
+from solvers.denoise import DenoiseSolver
+
+
+def mix_settings(data_cfg, train: bool) -> MixSettings:
+    bandpass = data_cfg.get("bandpass")
+    return MixSettings(
+        noise_mix=int(data_cfg.noise_mix) if train else 1,
+        phase_shuffle_prob=float(data_cfg.phase_shuffle) if train else 0.0,
+        bandpass_hz=tuple(bandpass) if bandpass else None,
+        sample_rate=int(data_cfg.sample_rate),
+    )
+
+
+def build_eval_set(cfg: DictConfig, split: str, segment_length: int, count: int) -> FixedSet:
+    data = cfg.data
+    corpus = build_corpus(data, split, int(cfg.seed))
+    return FixedSet(corpus, segment_length, count, mix_settings(data, train=False), seed=int(cfg.seed) + 1,
+                    gain=float(data.gain), snr_db=data.get("snr_db"))
+
+
+def build_denoiser(model_cfg):
+    name, args = model_args(model_cfg)
+    try:
+        return build_model(name, **args)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def build_solver(cfg: DictConfig) -> DenoiseSolver:
+    data = cfg.data
+    seed = int(cfg.seed)
+    train_set = TrainSet(build_corpus(data, "train", seed), int(data.segment_length), int(data.items_per_epoch),
+                         mix_settings(data, train=True), seed, gain=float(data.gain), snr_db=data.get("snr_db"))
+    valid_set = build_eval_set(cfg, "valid", int(data.segment_length), int(data.valid_items))
+    loss_args = to_plain(cfg.loss)
+    loss = build_loss(loss_args.pop("name"), **loss_args)
+    return DenoiseSolver(cfg, build_denoiser(cfg.model), loss, train_set, valid_set, build_logger(cfg.logger, cfg.run_dir))
