@@ -51,9 +51,7 @@ def load_mat(path: Path, variable: str | None = None) -> np.ndarray:
     arrays = {k: v for k, v in content.items() if not k.startswith("__") and isinstance(v, np.ndarray)}
     if variable is not None:
         if variable not in arrays:
-            raise AudioFileError(
-                f"{path}: no variable {variable!r} (found: {', '.join(sorted(arrays)) or 'none'})"
-            )
+            raise AudioFileError(f"{path}: no variable {variable!r} (found: {', '.join(sorted(arrays)) or 'none'})")
         array = arrays[variable]
     else:
         numeric = {k: v for k, v in arrays.items() if v.dtype.kind in "fiu" and v.size > 0}

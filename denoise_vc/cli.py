@@ -31,25 +31,26 @@ def _train_config(overrides: list[str]):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    import torch
-
     from models.introspect import count_parameters, receptive_field
     from solvers.factory import build_solver
 
     cfg = _train_config(args.overrides)
-    torch.manual_seed(int(cfg.seed))
     solver = build_solver(cfg)
     rf = receptive_field(solver.model)
     sr = int(cfg.data.sample_rate)
-    print(f"model {cfg.model.name}: {count_parameters(solver.model):,} parameters, receptive field "
-          f"{rf} samples ({rf / sr:.3f} s at {sr} Hz){' or more' if rf >= 65536 else ''}")
+    print(
+        f"model {cfg.model.name}: {count_parameters(solver.model):,} parameters, receptive field "
+        f"{rf} samples ({rf / sr:.3f} s at {sr} Hz){' or more' if rf >= 65536 else ''}"
+    )
     print(f"run dir {cfg.run_dir}")
     summary = solver.fit()
     best = summary["best"]
     if best:
-        print(f"{summary['stop_reason']} after {summary['epochs']} epochs; best epoch {best['epoch']}: "
-              f"valid SI-SDR {best['valid_si_sdr']:.2f} dB (improvement {best['valid_si_sdr_i']:.2f} dB); "
-              f"checkpoint {Path(cfg.run_dir) / 'best.pth'}")
+        print(
+            f"{summary['stop_reason']} after {summary['epochs']} epochs; best epoch {best['epoch']}: "
+            f"valid SI-SDR {best['valid_si_sdr']:.2f} dB (improvement {best['valid_si_sdr_i']:.2f} dB); "
+            f"checkpoint {Path(cfg.run_dir) / 'best.pth'}"
+        )
     return 0
 
 
@@ -128,8 +129,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     results, rate = evaluate_checkpoint(args.checkpoint, args.overrides, _levels(args.gains, args.snrs), args.device)
     print(format_table(results, rate))
     if args.json:
-        _write_json(Path(args.json), {"checkpoint": str(Path(args.checkpoint).resolve()), "sample_rate": rate,
-                                      "levels": results})
+        _write_json(
+            Path(args.json),
+            {"checkpoint": str(Path(args.checkpoint).resolve()), "sample_rate": rate, "levels": results},
+        )
     return 0
 
 
@@ -173,14 +176,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
     example = run_dir / "example"
     write_audio_atomic(example / "clean.wav", clean, rate)
     write_audio_atomic(example / "noisy.wav", noisy, rate)
-    cmd_denoise(argparse.Namespace(inputs=[str(example / "noisy.wav")], output=str(example / "denoised"),
-                                   checkpoint=str(run_dir / "best.pth"), device="auto", window_s=None))
+    cmd_denoise(
+        argparse.Namespace(
+            inputs=[str(example / "noisy.wav")],
+            output=str(example / "denoised"),
+            checkpoint=str(run_dir / "best.pth"),
+            device="auto",
+            window_s=None,
+        )
+    )
     import soundfile as sf
 
     denoised, _ = sf.read(example / "denoised" / "noisy.wav", dtype="float32")
     scores = score_pair(denoised, clean, noisy, rate)
-    print(f"example (babble + engine at gain 1.0): SI-SDR {scores['si_sdr_noisy']:.2f} -> {scores['si_sdr']:.2f} dB, "
-          f"PESQ wb {scores['pesq'] or float('nan'):.2f}, STOI {scores['stoi']:.3f}")
+    print(
+        f"example (babble + engine at gain 1.0): SI-SDR {scores['si_sdr_noisy']:.2f} -> {scores['si_sdr']:.2f} dB, "
+        f"PESQ wb {scores['pesq'] or float('nan'):.2f}, STOI {scores['stoi']:.3f}"
+    )
 
     print("== 3/3 evaluate on the built-in test set ==")
     results, rate = evaluate_checkpoint(run_dir / "best.pth", [], _levels(None, None))

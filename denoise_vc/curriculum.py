@@ -61,8 +61,6 @@ def schedule_from_config(cfg) -> Schedule | None:
         return None
     fields = dict(cfg)
     try:
-        return Schedule(
-            **{k: (list(v) if k in ("milestones", "values") else v) for k, v in fields.items()}
-        )
+        return Schedule(**{k: (list(v) if k in ("milestones", "values") else v) for k, v in fields.items()})
     except TypeError as exc:
         raise ConfigError(f"curriculum: {exc}") from None

@@ -80,6 +80,8 @@ def format_table(results: dict[str, dict[str, float | None]], sample_rate: int) 
     if mode:
         lines.append(f"SI-SDR in dB; PESQ {mode} (ITU-T P.862.2 if wb); STOI (not ESTOI); sample rate {sample_rate} Hz")
     else:
-        lines.append(f"SI-SDR in dB; PESQ omitted: defined at 8 and 16 kHz only, data is {sample_rate} Hz"
-                     + ("; STOI omitted below 8 kHz" if sample_rate < 8000 else ""))
+        lines.append(
+            f"SI-SDR in dB; PESQ omitted: defined at 8 and 16 kHz only, data is {sample_rate} Hz"
+            + ("; STOI omitted below 8 kHz" if sample_rate < 8000 else "")
+        )
     return "\n".join(lines)

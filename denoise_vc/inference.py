@@ -42,8 +42,11 @@ class WindowPlan:
 
     @staticmethod
     def from_seconds(window_s: float, context_s: float, crossfade_s: float, sample_rate: int) -> WindowPlan:
-        plan = WindowPlan(int(round(window_s * sample_rate)), int(round(context_s * sample_rate)),
-                          max(1, int(round(crossfade_s * sample_rate))))
+        plan = WindowPlan(
+            int(round(window_s * sample_rate)),
+            int(round(context_s * sample_rate)),
+            max(1, int(round(crossfade_s * sample_rate))),
+        )
         if plan.hop < plan.crossfade or plan.context < 0:
             raise ConfigError(
                 f"inference window {window_s}s is too short for context {context_s}s and crossfade {crossfade_s}s"
@@ -67,8 +70,14 @@ class StreamingEnhancer:
     Output length equals input length exactly; channels are enhanced as one batch.
     """
 
-    def __init__(self, model: nn.Module, plan: WindowPlan, channels: int, device: str | torch.device = "cpu",
-                 batch_windows: int = 4) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        plan: WindowPlan,
+        channels: int,
+        device: str | torch.device = "cpu",
+        batch_windows: int = 4,
+    ) -> None:
         self.model, self.plan, self.channels = model, plan, channels
         self.device, self.batch_windows = torch.device(device), max(1, batch_windows)
         self.weights = plan.weights()
@@ -139,8 +148,9 @@ class StreamingEnhancer:
         return np.concatenate(chunks, axis=1) if chunks else np.zeros((self.channels, 0), np.float32)
 
 
-def enhance_array(model: nn.Module, x: np.ndarray, plan: WindowPlan, device: str | torch.device = "cpu",
-                  batch_windows: int = 4) -> np.ndarray:
+def enhance_array(
+    model: nn.Module, x: np.ndarray, plan: WindowPlan, device: str | torch.device = "cpu", batch_windows: int = 4
+) -> np.ndarray:
     """Enhance an in-memory (channels, time) or (time,) array; same shape out."""
     squeeze = x.ndim == 1
     x2 = np.atleast_2d(np.asarray(x, dtype=np.float32))
@@ -161,8 +171,16 @@ def _resample_chunk(stream, block: np.ndarray, last: bool) -> np.ndarray:
     return np.ascontiguousarray(out.reshape(-1, block.shape[0]).T)
 
 
-def enhance_file(model: nn.Module, model_rate: int, src: str | Path, dst: str | Path, plan: WindowPlan,
-                 device: str | torch.device = "cpu", block_s: float = 10.0, batch_windows: int = 4) -> Path:
+def enhance_file(
+    model: nn.Module,
+    model_rate: int,
+    src: str | Path,
+    dst: str | Path,
+    plan: WindowPlan,
+    device: str | torch.device = "cpu",
+    block_s: float = 10.0,
+    batch_windows: int = 4,
+) -> Path:
     """Stream `src` through the model into `dst` at the source's rate, channels and length.
 
     Memory is bounded by a few windows and one read block, whatever the file's length. The output
@@ -182,8 +200,11 @@ def enhance_file(model: nn.Module, model_rate: int, src: str | Path, dst: str | 
     os.close(fd)
     written = 0
     try:
-        with sf.SoundFile(str(src)) as reader, sf.SoundFile(tmp, "w", rate, channels, subtype=_subtype(info),
-                                                           format=info.format) as writer:
+        with (
+            sf.SoundFile(str(src)) as reader,
+            sf.SoundFile(tmp, "w", rate, channels, subtype=_subtype(info), format=info.format) as writer,
+        ):
+
             def write(enhanced: np.ndarray, last: bool) -> None:
                 nonlocal written
                 out = _resample_chunk(from_model, enhanced, last)

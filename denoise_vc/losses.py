@@ -95,8 +95,9 @@ class MorletCWT(nn.Module):
 class WaveletLoss(nn.Module):
     """Mean absolute difference of Morlet CWT coefficients."""
 
-    def __init__(self, num_scales: int = 36, min_scale: float = 1.0, max_scale: float = 36.0,
-                 spacing: str = "linear") -> None:
+    def __init__(
+        self, num_scales: int = 36, min_scale: float = 1.0, max_scale: float = 36.0, spacing: str = "linear"
+    ) -> None:
         super().__init__()
         self.cwt = MorletCWT(cwt_scales(num_scales, min_scale, max_scale, spacing))
 
@@ -128,8 +129,13 @@ class CombinedLoss(nn.Module):
 class MultiResolutionSTFTLoss(nn.Module):
     """Spectral convergence + log-magnitude L1 averaged over several STFT resolutions (as in Demucs)."""
 
-    def __init__(self, fft_sizes=(512, 1024, 2048), hop_sizes=(50, 120, 240), win_lengths=(240, 600, 1200),
-                 l1_weight: float = 1.0) -> None:
+    def __init__(
+        self,
+        fft_sizes=(512, 1024, 2048),
+        hop_sizes=(50, 120, 240),
+        win_lengths=(240, 600, 1200),
+        l1_weight: float = 1.0,
+    ) -> None:
         super().__init__()
         self.resolutions = list(zip(fft_sizes, hop_sizes, win_lengths))
         self.l1_weight = float(l1_weight)

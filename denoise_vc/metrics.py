@@ -93,7 +93,8 @@ def score_pair(
     out["si_sdr_i"] = out["si_sdr"] - out["si_sdr_noisy"]
     rate = sample_rate
     if pesq_mode(sample_rate) is None and sample_rate > 16000:
-        estimate, reference, rate = resample(estimate, sample_rate, 16000), resample(reference, sample_rate, 16000), 16000
+        estimate, reference = resample(estimate, sample_rate, 16000), resample(reference, sample_rate, 16000)
+        rate = 16000
     out["pesq"] = pesq_score(estimate, reference, rate)
     out["stoi"] = stoi_score(estimate, reference, rate)
     if peaks:

@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 
 
-def plot_example(clean: np.ndarray, noisy: np.ndarray, denoised: np.ndarray, sample_rate: int,
-                 path: str | Path, title: str = "") -> Path:
+def plot_example(
+    clean: np.ndarray, noisy: np.ndarray, denoised: np.ndarray, sample_rate: int, path: str | Path, title: str = ""
+) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")

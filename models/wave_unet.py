@@ -43,9 +43,7 @@ class WaveUNetBody(nn.Module):
             conv_block(cin, cout, down_kernel, batch_norm) for cin, cout in zip(enc_in, enc_out)
         )
         self.middle = conv_block(enc_out[-1], enc_out[-1], down_kernel, batch_norm)
-        dec_in = [(2 * i + 1) * channels_interval for i in range(1, num_layers)] + [
-            2 * num_layers * channels_interval
-        ]
+        dec_in = [(2 * i + 1) * channels_interval for i in range(1, num_layers)] + [2 * num_layers * channels_interval]
         dec_in = dec_in[::-1]
         dec_out = enc_out[::-1]
         self.decoder = nn.ModuleList(conv_block(cin, cout, up_kernel, batch_norm) for cin, cout in zip(dec_in, dec_out))

@@ -100,8 +100,10 @@ class Solver:
 
     # -- checkpoints -------------------------------------------------------------------------------
     def model_spec(self) -> dict[str, Any]:
-        return {"name": getattr(self.model, "registry_name", type(self.model).__name__),
-                "args": dict(getattr(self.model, "init_args", {}))}
+        return {
+            "name": getattr(self.model, "registry_name", type(self.model).__name__),
+            "args": dict(getattr(self.model, "init_args", {})),
+        }
 
     def weights(self) -> dict[str, torch.Tensor]:
         """The weights to ship (subclasses may swap in EMA weights)."""
@@ -124,7 +126,6 @@ class Solver:
         }
         if with_train_state:
             payload["train_state"] = {
-                "model": {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()},
                 "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict() if self.scheduler else None,
                 "scaler": self.scaler.state_dict(),
@@ -144,7 +145,7 @@ class Solver:
         state = ckpt.get("train_state")
         if state is None:
             return False
-        load_state_dict_strict(self.model, state["model"], last)
+        load_state_dict_strict(self.model, ckpt["state_dict"], last)
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler and state["scheduler"]:
             self.scheduler.load_state_dict(state["scheduler"])
@@ -190,11 +191,21 @@ class Solver:
         from tqdm import tqdm
 
         self.model.train()
-        loader = DataLoader(self.train_set, batch_size=int(self.cfg.data.batch_size), shuffle=False,
-                            num_workers=int(self.cfg.data.num_workers), drop_last=False)
+        loader = DataLoader(
+            self.train_set,
+            batch_size=int(self.cfg.data.batch_size),
+            shuffle=False,
+            num_workers=int(self.cfg.data.num_workers),
+            drop_last=False,
+        )
         total, count = 0.0, 0
-        bar = tqdm(loader, desc=f"epoch {self.epoch + 1}/{self.scfg.epochs}", leave=False,
-                   disable=not self.scfg.progress, dynamic_ncols=True)
+        bar = tqdm(
+            loader,
+            desc=f"epoch {self.epoch + 1}/{self.scfg.epochs}",
+            leave=False,
+            disable=not self.scfg.progress,
+            dynamic_ncols=True,
+        )
         for batch in bar:
             self.optimizer.zero_grad(set_to_none=True)
             loss = self.train_loss(batch)
@@ -256,9 +267,15 @@ class Solver:
                 self.best_value, self.bad_epochs = value, 0
             else:
                 self.bad_epochs += 1
-            row = {"epoch": self.epoch, "step": self.step, "train_loss": train_loss, **scheduled,
-                   **{f"valid_{k}": v for k, v in metrics.items()}, "best": improved,
-                   "seconds": round(time.monotonic() - epoch_started, 2)}
+            row = {
+                "epoch": self.epoch,
+                "step": self.step,
+                "train_loss": train_loss,
+                **scheduled,
+                **{f"valid_{k}": v for k, v in metrics.items()},
+                "best": improved,
+                "seconds": round(time.monotonic() - epoch_started, 2),
+            }
             self.history.append(row)
             if improved:
                 save_checkpoint(self._payload(metrics, with_train_state=False), self.run_dir / "best.pth")

@@ -21,8 +21,15 @@ class DenoiseSolver(Solver):
     kind = "denoiser"
     higher_is_better = {"loss": False, "si_sdr": True, "si_sdr_i": True}
 
-    def __init__(self, cfg: DictConfig, model: nn.Module, loss: nn.Module, train_set: TrainSet,
-                 valid_set: FixedSet, logger: ExperimentLogger) -> None:
+    def __init__(
+        self,
+        cfg: DictConfig,
+        model: nn.Module,
+        loss: nn.Module,
+        train_set: TrainSet,
+        valid_set: FixedSet,
+        logger: ExperimentLogger,
+    ) -> None:
         super().__init__(cfg, model, train_set, logger)
         self.loss_fn = loss.to(self.device)
         self.valid_set = valid_set
@@ -78,8 +85,9 @@ class DenoiseSolver(Solver):
         noisy = noisy_at(self.valid_set, None if self.snr_db is not None else self.target_gain, self.snr_db)[:1]
         denoised = denoise_batches(self.model, noisy, 1, self.device)[0]
         clean = np.asarray(self.valid_set.clean[0])
-        png = plot_example(clean, noisy[0], denoised, sr, self.run_dir / "plots" / f"epoch_{epoch:03d}.png",
-                           title=f"epoch {epoch}")
+        png = plot_example(
+            clean, noisy[0], denoised, sr, self.run_dir / "plots" / f"epoch_{epoch:03d}.png", title=f"epoch {epoch}"
+        )
         self.logger.log_file(f"plots/epoch_{epoch:03d}", png)
         for name, signal in (("clean", clean), ("noisy", noisy[0]), ("denoised", denoised)):
             path = write_audio_atomic(self.run_dir / "samples" / f"epoch_{epoch:03d}_{name}.wav", signal, sr)

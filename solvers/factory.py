@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from omegaconf import DictConfig
 
 from denoise_vc.config import model_args, to_plain
@@ -28,24 +29,42 @@ def mix_settings(data_cfg, train: bool) -> MixSettings:
 def build_eval_set(cfg: DictConfig, split: str, segment_length: int, count: int) -> FixedSet:
     data = cfg.data
     corpus = build_corpus(data, split, int(cfg.seed))
-    return FixedSet(corpus, segment_length, count, mix_settings(data, train=False), seed=int(cfg.seed) + 1,
-                    gain=float(data.gain), snr_db=data.get("snr_db"))
+    return FixedSet(
+        corpus,
+        segment_length,
+        count,
+        mix_settings(data, train=False),
+        seed=int(cfg.seed) + 1,
+        gain=float(data.gain),
+        snr_db=data.get("snr_db"),
+    )
 
 
-def build_denoiser(model_cfg):
+def build_denoiser(model_cfg, seed: int):
+    """The configured model with weights initialised from `seed` (the same seed gives the same model)."""
     name, args = model_args(model_cfg)
-    try:
-        return build_model(name, **args)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        try:
+            return build_model(name, **args)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
 
 
 def build_solver(cfg: DictConfig) -> DenoiseSolver:
     data = cfg.data
     seed = int(cfg.seed)
-    train_set = TrainSet(build_corpus(data, "train", seed), int(data.segment_length), int(data.items_per_epoch),
-                         mix_settings(data, train=True), seed, gain=float(data.gain), snr_db=data.get("snr_db"))
+    train_set = TrainSet(
+        build_corpus(data, "train", seed),
+        int(data.segment_length),
+        int(data.items_per_epoch),
+        mix_settings(data, train=True),
+        seed,
+        gain=float(data.gain),
+        snr_db=data.get("snr_db"),
+    )
     valid_set = build_eval_set(cfg, "valid", int(data.segment_length), int(data.valid_items))
     loss_args = to_plain(cfg.loss)
     loss = build_loss(loss_args.pop("name"), **loss_args)
-    return DenoiseSolver(cfg, build_denoiser(cfg.model), loss, train_set, valid_set, build_logger(cfg.logger, cfg.run_dir))
+    model = build_denoiser(cfg.model, seed)
+    return DenoiseSolver(cfg, model, loss, train_set, valid_set, build_logger(cfg.logger, cfg.run_dir))

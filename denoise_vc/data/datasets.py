@@ -107,4 +107,3 @@ class FixedSet(Dataset):
 def level_name(gain: float | None, snr_db: float | None) -> str:
     """The key a noise level is reported under: '0.5' for a gain, '5dB' for an SNR."""
     return f"{snr_db:g}dB" if snr_db is not None else f"{gain:g}"
-

@@ -127,6 +127,8 @@ def _build_corpus_cached(key: tuple) -> Corpus:
     mat = {"mat_variable": cfg.get("mat_variable"), "mat_sample_rate": cfg.get("mat_sample_rate")}
     builtin = cfg.get("builtin") or {}
     counts = builtin.get("utterances") or {}
+    if not cfg.get("clean"):
+        raise ConfigError("data.clean is not set: pass data.clean=/path/to/clean/recordings")
     paired = bool(cfg.get("noisy"))
     if paired:
         clean, noise = _load_pairs(cfg["noisy"], cfg["clean"], sr, split, fractions, seed, mat)
@@ -149,8 +151,11 @@ def _build_corpus_cached(key: tuple) -> Corpus:
 
 
 def _thaw(frozen):
-    if isinstance(frozen, tuple) and frozen and all(isinstance(i, tuple) and len(i) == 2 and isinstance(i[0], str)
-                                                   for i in frozen):
+    if (
+        isinstance(frozen, tuple)
+        and frozen
+        and all(isinstance(i, tuple) and len(i) == 2 and isinstance(i[0], str) for i in frozen)
+    ):
         return {k: _thaw(v) for k, v in frozen}
     if isinstance(frozen, tuple):
         return [_thaw(v) for v in frozen]

@@ -136,9 +136,7 @@ def _formant_filter(
     return out
 
 
-def speech_like(
-    duration_s: float, sample_rate: int, seed: int, traits: SpeakerTraits | None = None
-) -> np.ndarray:
+def speech_like(duration_s: float, sample_rate: int, seed: int, traits: SpeakerTraits | None = None) -> np.ndarray:
     """A speech-like utterance: deterministic for (duration, rate, seed, traits); RMS about 0.05."""
     rng = np.random.default_rng(seed)
     traits = traits or SpeakerTraits.random(rng)
@@ -162,8 +160,9 @@ def speech_like(
 
     # Fricatives: band-passed noise around a per-event centre frequency (below Nyquist).
     noise = rng.standard_normal(n) * unvoiced
-    centre = np.clip(np.median(plan["fric_hz"][plan["unvoiced"] > 0]) if np.any(plan["unvoiced"]) else 4000,
-                     None, 0.4 * sample_rate)
+    centre = np.clip(
+        np.median(plan["fric_hz"][plan["unvoiced"] > 0]) if np.any(plan["unvoiced"]) else 4000, None, 0.4 * sample_rate
+    )
     low, high = 0.5 * centre, min(1.6 * centre, 0.49 * sample_rate)
     if high > low > 0:
         noise = signal.sosfilt(signal.butter(2, [low, high], btype="band", fs=sample_rate, output="sos"), noise)

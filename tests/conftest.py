@@ -1,0 +1,36 @@
+"""Shared fixtures: tiny configs that train in seconds on a CPU, on generated data only."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+TINY = [
+    "model.num_layers=4",
+    "model.channels_interval=8",
+    "data.segment_length=4096",
+    "data.test_segment_length=8192",
+    "data.items_per_epoch=32",
+    "data.valid_items=8",
+    "data.test_items=3",
+    "data.batch_size=8",
+    "data.builtin.utterances.train=4",
+    "data.builtin.utterances.valid=2",
+    "data.builtin.utterances.test=2",
+    "data.builtin.utterance_s=2.0",
+    "data.builtin.noise_s=4.0",
+    "data.noise_kinds=[white,pink,hum]",
+    "solver.epochs=2",
+    "solver.progress=false",
+    "loss=l1",
+]
+
+
+@pytest.fixture
+def tiny_overrides(tmp_path):
+    """Overrides for a seconds-long training run whose outputs land in a fresh temp folder."""
+    return [f"run_dir={tmp_path / 'run'}", *TINY]

@@ -1,0 +1,96 @@
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from denoise_vc.checkpoint import save_checkpoint
+from denoise_vc.cli import main
+from denoise_vc.data.synth import speech_like
+
+
+@pytest.fixture
+def trained(tiny_overrides, tmp_path_factory):
+    assert main(["train", *tiny_overrides, "solver.epochs=1"]) == 0
+    return tiny_overrides[0].split("=", 1)[1]
+
+
+def test_train_evaluate_denoise_end_to_end(trained, tmp_path, capsys):
+    ckpt = f"{trained}/best.pth"
+    assert (
+        main(
+            [
+                "evaluate",
+                "--checkpoint",
+                ckpt,
+                "--json",
+                str(tmp_path / "m.json"),
+                "--gains",
+                "0.3",
+                "1.0",
+                "--snrs",
+                "5",
+            ]
+        )
+        == 0
+    )
+    table = capsys.readouterr().out
+    assert "SI-SDRi" in table and "PESQ wb" in table
+    result = json.loads((tmp_path / "m.json").read_text())
+    assert set(result["levels"]) == {"5dB", "0.3", "1"}
+    for level in result["levels"].values():
+        assert {"si_sdr", "si_sdr_noisy", "pesq", "stoi"} <= set(level)
+    assert result["levels"]["0.3"]["si_sdr_noisy"] > result["levels"]["1"]["si_sdr_noisy"] + 5
+
+    audio = tmp_path / "in"
+    audio.mkdir()
+    sf.write(audio / "a.wav", speech_like(1.2, 22050, 1), 22050)
+    sf.write(audio / "b.flac", np.stack([speech_like(0.5, 16000, 2)] * 2, 1), 16000)
+    assert main(["denoise", str(audio), "-o", str(tmp_path / "out"), "--checkpoint", ckpt]) == 0
+    assert sf.info(tmp_path / "out" / "a.wav").frames == int(1.2 * 22050)
+    assert sf.info(tmp_path / "out" / "b.flac").channels == 2
+
+
+def test_a_folder_with_bad_files_processes_the_good_ones(trained, tmp_path, capsys):
+    audio = tmp_path / "mixed"
+    audio.mkdir()
+    sf.write(audio / "good.wav", speech_like(0.5, 16000, 1), 16000)
+    (audio / "broken.wav").write_bytes(b"RIFF....WAVEfmt nonsense")
+    code = main(["denoise", str(audio), "-o", str(tmp_path / "out"), "--checkpoint", f"{trained}/best.pth"])
+    err = capsys.readouterr().err
+    assert code == 3
+    assert "broken.wav" in err and "1 of 2 files denoised" in err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["good.wav"]
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["train", "model=nope"], "Could not find 'model/nope'"),
+        (["train", "solver.no_such_key=1"], "invalid config override"),
+        (["train", "data=folder"], "data.clean"),
+        (["evaluate", "--checkpoint", "missing.pth"], "missing.pth: checkpoint not found"),
+    ],
+)
+def test_user_errors_are_one_line_with_non_zero_exit(args, message, capsys):
+    assert main(args) == 1
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+
+
+def test_wrong_checkpoint_kind_and_missing_keys_are_refused(trained, tmp_path, capsys):
+    ckpt = torch.load(f"{trained}/best.pth", weights_only=True)
+    save_checkpoint({**ckpt, "kind": "vc"}, tmp_path / "vc.pth")
+    assert main(["evaluate", "--checkpoint", str(tmp_path / "vc.pth")]) == 1
+    assert "is a 'vc' checkpoint" in capsys.readouterr().err
+    state = dict(ckpt["state_dict"])
+    state.pop(next(iter(state)))
+    state["extra.weight"] = torch.zeros(1)
+    save_checkpoint({**ckpt, "state_dict": state}, tmp_path / "keys.pth")
+    assert (
+        main(["denoise", str(tmp_path / "vc.pth"), "-o", str(tmp_path), "--checkpoint", str(tmp_path / "keys.pth")])
+        == 1
+    )
+    err = capsys.readouterr().err
+    assert "1 missing keys" in err and "1 unexpected keys" in err

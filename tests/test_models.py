@@ -1,0 +1,41 @@
+import pytest
+import torch
+
+from denoise_vc.config import compose_config, model_args
+from models import MODELS, build_model
+from models.introspect import count_parameters, receptive_field
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("length", [1, 777, 16000])
+def test_every_model_keeps_shape_for_any_length(name, length):
+    """Default-config models map (B, 1, T) to (B, 1, T), padding internally and trimming back."""
+    _, args = model_args(compose_config([f"model={name}"]).model)
+    model = build_model(name, **args).eval()
+    with torch.no_grad():
+        out = model(torch.randn(2, 1, length))
+    assert out.shape == (2, 1, length)
+    assert torch.isfinite(out).all()
+
+
+def test_registry_rebuilds_from_stored_arguments():
+    model = build_model("wave_unet", num_layers=3, channels_interval=4)
+    clone = build_model(model.registry_name, **model.init_args)
+    assert count_parameters(clone) == count_parameters(model)
+
+
+def test_unknown_model_names_the_choices():
+    with pytest.raises(ValueError, match="choose from"):
+        build_model("no_such_model")
+
+
+def test_receptive_field_of_a_single_conv_is_its_kernel():
+    conv = torch.nn.Sequential(torch.nn.Conv1d(1, 1, 9, padding=4))
+    torch.nn.init.ones_(conv[0].weight)
+    assert receptive_field(conv, probe_length=128) == 9
+
+
+def test_wave_unet_receptive_field_grows_with_depth():
+    shallow = receptive_field(build_model("wave_unet", num_layers=3, channels_interval=4), 8192)
+    deeper = receptive_field(build_model("wave_unet", num_layers=5, channels_interval=4), 8192)
+    assert deeper > 2 * shallow

@@ -1,0 +1,185 @@
+import json
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from denoise_vc.checkpoint import load_checkpoint, load_model, save_checkpoint
+from denoise_vc.config import compose_config, resolve_paths
+from denoise_vc.errors import CheckpointError, TrainingError
+from solvers.factory import build_solver
+
+
+def make_solver(overrides):
+    return build_solver(resolve_paths(compose_config(overrides)))
+
+
+def test_checkpoints_load_with_weights_only_and_rebuild_the_model(tiny_overrides, tmp_path):
+    solver = make_solver(tiny_overrides + ["solver.epochs=1"])
+    solver.fit()
+    for name in ("best.pth", "last.pth"):
+        raw = torch.load(solver.run_dir / name, weights_only=True)
+        assert raw["kind"] == "denoiser" and raw["model"]["name"] == "wave_unet"
+        assert raw["meta"]["sample_rate"] == 16000
+    model, _ = load_model(solver.run_dir / "best.pth")
+    x = torch.randn(1, 1, 3000)
+    solver.model.eval()
+    with torch.no_grad():
+        assert torch.allclose(model(x), solver.model(x), atol=1e-6)
+    files = {p.name for p in solver.run_dir.iterdir()}
+    assert {"best.pth", "last.pth", "config.yaml", "history.json", "history.csv", "plots", "samples"} <= files
+    assert not any(name.endswith(".tmp") for name in files)
+
+
+def test_checkpoint_of_the_wrong_kind_or_with_code_is_refused(tmp_path):
+    save_checkpoint({"kind": "vc", "state_dict": {}}, tmp_path / "vc.pth")
+    with pytest.raises(CheckpointError, match="is a 'vc' checkpoint, expected 'denoiser'"):
+        load_checkpoint(tmp_path / "vc.pth", kind="denoiser")
+
+    class Exploit:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    with open(tmp_path / "evil.pth", "wb") as handle:
+        torch.save({"kind": "denoiser", "state_dict": {}, "payload": Exploit()}, handle, pickle_module=pickle)
+    with pytest.raises(CheckpointError, match="refused"):
+        load_checkpoint(tmp_path / "evil.pth")
+    (tmp_path / "cut.pth").write_bytes((tmp_path / "vc.pth").read_bytes()[:50])
+    with pytest.raises(CheckpointError, match="corrupt or truncated"):
+        load_checkpoint(tmp_path / "cut.pth")
+
+
+def test_interrupted_run_resumes_to_the_same_result(tiny_overrides, tmp_path, monkeypatch):
+    straight = make_solver([f"run_dir={tmp_path / 'a'}", *tiny_overrides[1:], "solver.epochs=3"])
+    straight.fit()
+
+    interrupted = make_solver([f"run_dir={tmp_path / 'b'}", *tiny_overrides[1:], "solver.epochs=3"])
+    calls = {"n": 0}
+    original = type(interrupted).train_loss
+
+    def crash_in_third_epoch(self, batch):
+        calls["n"] += 1
+        if calls["n"] == 2 * 4 + 2:  # 4 batches per epoch: die inside epoch 3
+            raise KeyboardInterrupt
+        return original(self, batch)
+
+    monkeypatch.setattr(type(interrupted), "train_loss", crash_in_third_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        interrupted.fit()
+    monkeypatch.setattr(type(interrupted), "train_loss", original)
+    assert load_checkpoint(tmp_path / "b" / "last.pth")["meta"]["epoch"] == 2
+
+    resumed = make_solver([f"run_dir={tmp_path / 'b'}", *tiny_overrides[1:], "solver.epochs=3"])
+    resumed.fit()
+    a = load_checkpoint(tmp_path / "a" / "last.pth")
+    b = load_checkpoint(tmp_path / "b" / "last.pth")
+    for key in a["state_dict"]:
+        assert torch.allclose(a["state_dict"][key].float(), b["state_dict"][key].float(), atol=1e-6), key
+    ha = json.loads((tmp_path / "a" / "history.json").read_text())
+    hb = json.loads((tmp_path / "b" / "history.json").read_text())
+    assert [r["valid_si_sdr"] for r in ha] == pytest.approx([r["valid_si_sdr"] for r in hb], abs=1e-5)
+
+
+def test_best_checkpoint_is_judged_at_the_target_gain(tiny_overrides):
+    """Epoch 1 trains at gain 0 (an identity map scores very well there); validation must ignore that."""
+    solver = make_solver(
+        tiny_overrides
+        + [
+            "solver.epochs=3",
+            "curriculum=stepped",
+            "curriculum.gain.milestones=[0,1]",
+            "curriculum.gain.values=[0.0,1.0]",
+            "data.gain=1.0",
+        ]
+    )
+    solver.fit()
+    history = json.loads((solver.run_dir / "history.json").read_text())
+    assert [row["gain"] for row in history] == [0.0, 1.0, 1.0]
+    noisy_in = [row["valid_si_sdr"] - row["valid_si_sdr_i"] for row in history]
+    assert max(noisy_in) - min(noisy_in) < 1e-3  # the same target-level inputs every epoch
+    assert noisy_in[0] < 5.0  # ... and that level is the hard one, not gain 0
+    best = load_checkpoint(solver.run_dir / "best.pth")
+    assert best["meta"]["metrics"]["si_sdr"] == pytest.approx(max(r["valid_si_sdr"] for r in history))
+
+
+def test_non_finite_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(tiny_overrides, monkeypatch):
+    solver = make_solver(tiny_overrides + ["solver.epochs=2"])
+    original = type(solver).train_loss
+    calls = {"n": 0}
+
+    def nan_in_second_epoch(self, batch):
+        calls["n"] += 1
+        loss = original(self, batch)
+        return loss * float("nan") if calls["n"] > 4 else loss
+
+    monkeypatch.setattr(type(solver), "train_loss", nan_in_second_epoch)
+    with pytest.raises(TrainingError, match="loss is not finite"):
+        solver.fit()
+    last = load_checkpoint(solver.run_dir / "last.pth")
+    assert last["meta"]["epoch"] == 1
+    assert all(torch.isfinite(v).all() for v in last["state_dict"].values() if v.is_floating_point())
+
+
+def test_non_finite_steps_can_be_skipped(tiny_overrides, monkeypatch):
+    solver = make_solver(tiny_overrides + ["solver.epochs=1", "solver.nonfinite=skip"])
+    original = type(solver).train_loss
+    calls = {"n": 0}
+
+    def every_other_nan(self, batch):
+        calls["n"] += 1
+        loss = original(self, batch)
+        return loss * float("nan") if calls["n"] % 2 else loss
+
+    monkeypatch.setattr(type(solver), "train_loss", every_other_nan)
+    solver.fit()
+    assert solver.skipped_steps == 2 and solver.step == 2
+
+
+def test_init_from_starts_from_another_checkpoint(tiny_overrides, tmp_path):
+    first = make_solver(tiny_overrides + ["solver.epochs=1"])
+    first.fit()
+    second = make_solver(
+        [
+            f"run_dir={tmp_path / 'second'}",
+            *tiny_overrides[1:],
+            "solver.epochs=0",
+            f"solver.init_from={first.run_dir / 'best.pth'}",
+        ]
+    )
+    second.fit()
+    for key, value in load_checkpoint(first.run_dir / "best.pth")["state_dict"].items():
+        assert torch.equal(second.model.state_dict()[key].cpu(), value)
+
+
+def test_early_stopping_stops_after_patience(tiny_overrides):
+    solver = make_solver(tiny_overrides + ["solver.epochs=30", "solver.patience=1", "solver.lr=0.0"])
+    summary = solver.fit()
+    assert summary["stop_reason"] == "early stopping" and summary["epochs"] < 30
+
+
+def test_a_few_epochs_lift_si_sdr_by_three_db(tmp_path):
+    """Quality check on generated data: a small Wave-U-Net learns to denoise (margin, no timing)."""
+    overrides = [
+        f"run_dir={tmp_path / 'q'}",
+        "model.num_layers=6",
+        "model.channels_interval=16",
+        "loss=l1",
+        "data.segment_length=8192",
+        "data.items_per_epoch=256",
+        "data.batch_size=16",
+        "data.valid_items=16",
+        "data.builtin.utterances.train=12",
+        "data.builtin.utterances.valid=3",
+        "data.builtin.noise_s=12",
+        "data.noise_kinds=[white,pink,hum]",
+        "solver.epochs=6",
+        "solver.lr=1e-3",
+        "solver.progress=false",
+        "solver.plot_every=0",
+    ]
+    solver = make_solver(overrides)
+    summary = solver.fit()
+    improvement = summary["best"]["valid_si_sdr_i"]
+    assert improvement >= 3.0, f"SI-SDR improvement only {improvement:.2f} dB"
+    assert np.isfinite(summary["best"]["valid_loss"])
