@@ -101,12 +101,14 @@ def cmd_denoise(args: argparse.Namespace) -> int:
     return 0
 
 
-def _levels(gains: list[float] | None, snrs: list[float] | None):
-    levels = [(None, s) for s in snrs or []] + [(g, None) for g in gains or []]
-    return levels or [(g, None) for g in (0.3, 0.5, 0.6, 1.0)]
+def _levels(gains: list[float] | None, snrs: list[float] | None, evaluate_cfg) -> list[tuple]:
+    """(gain, snr_db) pairs from the command line, else from the config's `evaluate` section."""
+    if not gains and not snrs:
+        gains, snrs = list(evaluate_cfg.gains), list(evaluate_cfg.snrs)
+    return [(None, float(s)) for s in snrs or []] + [(float(g), None) for g in gains or []]
 
 
-def evaluate_checkpoint(checkpoint: str | Path, overrides: list[str], levels, device: str = "auto"):
+def evaluate_checkpoint(checkpoint: str | Path, overrides: list[str], gains=None, snrs=None, device: str = "auto"):
     """(results per level, sample rate) of a checkpoint on its test set; overrides change the data config."""
     from denoise_vc.checkpoint import load_model
     from denoise_vc.config import apply_overrides, resolve_paths
@@ -118,6 +120,7 @@ def evaluate_checkpoint(checkpoint: str | Path, overrides: list[str], levels, de
     model, ckpt = load_model(checkpoint, device=device_t)
     cfg = resolve_paths(apply_overrides(ckpt["config"], _overrides(overrides)))
     data = cfg.data
+    levels = _levels(gains, snrs, cfg.evaluate)
     test = build_eval_set(cfg, "test", int(data.test_segment_length), int(data.test_items))
     results = evaluate_levels(model, test, levels, full=True, peaks=bool(data.peaks), device=device_t)
     return results, int(data.sample_rate)
@@ -126,7 +129,7 @@ def evaluate_checkpoint(checkpoint: str | Path, overrides: list[str], levels, de
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from denoise_vc.evaluation import format_table
 
-    results, rate = evaluate_checkpoint(args.checkpoint, args.overrides, _levels(args.gains, args.snrs), args.device)
+    results, rate = evaluate_checkpoint(args.checkpoint, args.overrides, args.gains, args.snrs, args.device)
     print(format_table(results, rate))
     if args.json:
         _write_json(
@@ -195,7 +198,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
 
     print("== 3/3 evaluate on the built-in test set ==")
-    results, rate = evaluate_checkpoint(run_dir / "best.pth", [], _levels(None, None))
+    results, rate = evaluate_checkpoint(run_dir / "best.pth", [])
     print(format_table(results, rate))
     _write_json(run_dir / "metrics.json", {"levels": results, "example": scores})
     return 0

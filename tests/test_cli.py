@@ -94,3 +94,39 @@ def test_wrong_checkpoint_kind_and_missing_keys_are_refused(trained, tmp_path, c
     )
     err = capsys.readouterr().err
     assert "1 missing keys" in err and "1 unexpected keys" in err
+
+
+def test_heartbeat_data_at_1khz_reports_peak_metrics(tmp_path, capsys):
+    run = tmp_path / "ecg"
+    assert (
+        main(
+            [
+                "train",
+                f"run_dir={run}",
+                "data=heartbeat",
+                "model.num_layers=5",
+                "model.channels_interval=8",
+                "data.items_per_epoch=16",
+                "data.valid_items=4",
+                "data.test_items=2",
+                "data.builtin.utterance_s=12",
+                "data.builtin.noise_s=20",
+                "data.builtin.utterances.train=2",
+                "data.builtin.utterances.valid=1",
+                "data.builtin.utterances.test=1",
+                "solver.epochs=1",
+                "solver.progress=false",
+                "loss=peak_l1",
+            ]
+        )
+        == 0
+    )
+    capsys.readouterr()
+    assert main(["evaluate", "--checkpoint", str(run / "best.pth"), "--json", str(tmp_path / "e.json")]) == 0
+    out = capsys.readouterr().out
+    assert "PESQ omitted" in out and "peak F1" in out
+    levels = json.loads((tmp_path / "e.json").read_text())["levels"]
+    assert set(levels) == {"0.3", "0.5", "0.6", "1"}
+    for row in levels.values():
+        assert row["pesq"] is None and row["stoi"] is None
+        assert 0.0 <= row["peak_f1"] <= 1.0 and row["r_amp_error"] >= 0.0
