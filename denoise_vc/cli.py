@@ -24,9 +24,12 @@ def _overrides(values: list[str]) -> list[str]:
     return values
 
 
-def _train_config(overrides: list[str]):
-    from denoise_vc.config import compose_config, resolve_paths
+def _train_config(overrides: list[str], config_file: str | None = None):
+    """Hydra-composed config, or a saved config YAML (e.g. a sweep's best_config.yaml), plus overrides."""
+    from denoise_vc.config import apply_overrides, compose_config, load_yaml, resolve_paths
 
+    if config_file:
+        return resolve_paths(apply_overrides(load_yaml(config_file), _overrides(overrides)))
     return resolve_paths(compose_config(_overrides(overrides)))
 
 
@@ -34,7 +37,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from models.introspect import count_parameters, receptive_field
     from solvers.factory import build_solver
 
-    cfg = _train_config(args.overrides)
+    cfg = _train_config(args.overrides, getattr(args, "config", None))
     solver = build_solver(cfg)
     rf = receptive_field(solver.model)
     sr = int(cfg.data.sample_rate)
@@ -52,6 +55,13 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"checkpoint {Path(cfg.run_dir) / 'best.pth'}"
         )
     return 0
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    from denoise_vc.tune import run_sweep
+
+    summary = run_sweep(_train_config(args.overrides))
+    return EXIT_PARTIAL if summary["errored"] else 0
 
 
 def _inputs(paths: list[str]) -> list[tuple[Path, Path]]:
@@ -209,8 +219,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train a denoiser (Hydra overrides: model=wave_unet solver.epochs=3 ...)")
+    p.add_argument("--config", help="start from this config YAML (e.g. a sweep's best_config.yaml)")
     p.add_argument("overrides", nargs="*", help="key=value config overrides")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("tune", help="Ray Tune sweep (tune=<space> tune.num_samples=20 tune.resources.gpu=0.5 ...)")
+    p.add_argument("overrides", nargs="*", help="key=value config overrides")
+    p.set_defaults(func=cmd_tune)
 
     p = sub.add_parser("denoise", help="denoise files or folders of any length")
     p.add_argument("inputs", nargs="+", help="audio files or folders")

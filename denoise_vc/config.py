@@ -74,6 +74,20 @@ def resolve_paths(cfg: DictConfig) -> DictConfig:
     return cfg
 
 
+def load_yaml(path: str | Path) -> DictConfig:
+    """A config saved as YAML (config.yaml of a run, best_config.yaml of a sweep)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        cfg = OmegaConf.load(path)
+    except Exception as exc:
+        raise ConfigError(f"{path}: not a readable YAML config ({' '.join(str(exc).split())[:200]})") from None
+    if not isinstance(cfg, DictConfig) or "model" not in cfg or "data" not in cfg:
+        raise ConfigError(f"{path}: not a denoise-vc config (no model/data sections)")
+    return cfg
+
+
 def save_yaml(cfg: DictConfig | dict, path: str | Path) -> Path:
     """Write a config as YAML atomically."""
     import os

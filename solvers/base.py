@@ -12,6 +12,7 @@ import json
 import math
 import time
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,8 @@ class Solver:
         self.bad_epochs = 0
         self.skipped_steps = 0
         self.metric = str(self.scfg.valid_metric)
+        # called as fn(solver, history_row) after each epoch's checkpoints are on disk (e.g. Ray Tune reporting)
+        self.epoch_callbacks: list[Callable[[Solver, dict[str, Any]], None]] = []
 
     # -- what subclasses provide -------------------------------------------------------------
     def train_loss(self, batch) -> torch.Tensor:
@@ -285,6 +288,8 @@ class Solver:
             if self.scfg.plot_every and self.epoch % int(self.scfg.plot_every) == 0:
                 self.after_validation(self.epoch)
             self._print_epoch(row)
+            for callback in self.epoch_callbacks:
+                callback(self, row)
             if budget and time.monotonic() - started > budget:
                 stop_reason = "time budget"
                 break
