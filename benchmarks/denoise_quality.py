@@ -98,7 +98,7 @@ def main() -> None:
     cfg = resolve_paths(apply_overrides(ckpt["config"], []))
     rate = int(cfg.data.sample_rate)
     inf = cfg.inference
-    plan = WindowPlan.from_seconds(inf.window_s, inf.context_s, inf.crossfade_s, rate)
+    plan = WindowPlan.for_model(model, inf, rate)
     print(
         f"# checkpoint {checkpoint} · model {ckpt['model']['name']} {ckpt['model']['args']} · "
         f"loss {cfg.loss.name} · epoch {ckpt['meta']['epoch']}"

@@ -41,7 +41,7 @@ def measure_rtf(name: str, rate: int, threads: int, seconds: float) -> dict:
     from denoise_vc.inference import WindowPlan, enhance_array
 
     inf = cfg.inference
-    plan = WindowPlan.from_seconds(inf.window_s, inf.context_s, inf.crossfade_s, rate)
+    plan = WindowPlan.for_model(model, inf, rate)
     x = speech_like(seconds, rate, 0) + 0.01 * np.random.default_rng(0).standard_normal(int(seconds * rate))
     x = x.astype(np.float32)
     elapsed = median_seconds(lambda: enhance_array(model, x, plan, batch_windows=int(inf.batch_windows)), 3)

@@ -91,7 +91,9 @@ def cmd_denoise(args: argparse.Namespace) -> int:
     model, ckpt = load_model(args.checkpoint, device=device)
     rate = int(ckpt["meta"]["sample_rate"])
     inf = compose_config([]).inference
-    plan = WindowPlan.from_seconds(args.window_s or inf.window_s, inf.context_s, inf.crossfade_s, rate)
+    if args.window_s:
+        inf.window_s = args.window_s
+    plan = WindowPlan.for_model(model, inf, rate)
     outdir = Path(args.output)
     inputs = _inputs(args.inputs)
     failures = 0

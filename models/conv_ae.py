@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from models.padding import pad_to_multiple
+from models.padding import pad_to_multiple, valid_length
 from models.registry import register
 
 
@@ -30,6 +30,9 @@ class ConvAutoEncoder(nn.Module):
         self.encoder = nn.Sequential(*enc)
         self.decoder = nn.Sequential(*dec)
         self.out = nn.Sequential(nn.Conv1d(c_in, 1, 1), nn.Tanh())
+
+    def valid_length(self, length: int) -> int:
+        return valid_length(length, self.multiple)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x, length = pad_to_multiple(x, self.multiple)

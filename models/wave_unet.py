@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from models.padding import pad_to_multiple
+from models.padding import pad_to_multiple, valid_length
 from models.registry import register
 
 
@@ -53,11 +53,12 @@ class WaveUNetBody(nn.Module):
     def bottleneck(self, h: torch.Tensor) -> torch.Tensor:
         return h
 
-    def valid_multiple(self) -> int:
-        return 2**self.num_layers
+    def valid_length(self, length: int) -> int:
+        """Input lengths the network takes without padding are multiples of 2**num_layers."""
+        return valid_length(length, 2**self.num_layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x, length = pad_to_multiple(x, self.valid_multiple())
+        x, length = pad_to_multiple(x, 2**self.num_layers)
         skips = []
         h = x
         for layer in self.encoder:
