@@ -21,10 +21,19 @@ from denoise_vc.config import compose_config, resolve_paths, to_plain  # noqa: E
 from denoise_vc.tune import run_sweep, trial_config  # noqa: E402
 from solvers.factory import build_solver  # noqa: E402
 
-TRIAL = ["model.num_layers=6", "model.channels_interval=12", "loss=l1", "data.segment_length=8192",
-         "data.items_per_epoch=256", "data.valid_items=8", "data.builtin.utterances.train=6",
-         "data.builtin.utterances.valid=2", "data.builtin.noise_s=8", "solver.plot_every=0",
-         "solver.progress=false"]
+TRIAL = [
+    "model.num_layers=6",
+    "model.channels_interval=12",
+    "loss=l1",
+    "data.segment_length=8192",
+    "data.items_per_epoch=256",
+    "data.valid_items=8",
+    "data.builtin.utterances.train=6",
+    "data.builtin.utterances.valid=2",
+    "data.builtin.noise_s=8",
+    "solver.plot_every=0",
+    "solver.progress=false",
+]
 
 
 def main() -> None:
@@ -43,8 +52,10 @@ def main() -> None:
         for i, lr in enumerate(lrs):
             build_solver(trial_config(to_plain(cfg), {"solver.lr": lr}, f"{tmp}/loop/{i}")).fit()
         rows.append(("plain loop, 1 at a time", time.monotonic() - started))
-        for cpus, label in ((2, "Ray Tune, 1 trial at a time (2 CPUs each)"),
-                            (1, "Ray Tune, 2 trials at a time (1 CPU each)")):
+        for cpus, label in (
+            (2, "Ray Tune, 1 trial at a time (2 CPUs each)"),
+            (1, "Ray Tune, 2 trials at a time (1 CPU each)"),
+        ):
             cfg = resolve_paths(compose_config([f"run_dir={tmp}/ray{cpus}", *common, f"tune.resources.cpu={cpus}"]))
             cfg.tune.space = space
             started = time.monotonic()

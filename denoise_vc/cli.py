@@ -64,6 +64,22 @@ def cmd_tune(args: argparse.Namespace) -> int:
     return EXIT_PARTIAL if summary["errored"] else 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from denoise_vc.export import export_bundle, verify_bundle
+
+    if args.verify:
+        result = verify_bundle(args.verify)
+        print(
+            f"{args.verify}: OK, standalone output matches the package on {result['samples']} samples "
+            f"at {result['sample_rate']} Hz (max abs difference {result['max_abs_error']:.1e})"
+        )
+        return 0
+    if not (args.checkpoint and args.output):
+        raise DenoiseVCError("export needs --checkpoint CKPT -o BUNDLE.zip (or --verify BUNDLE.zip)")
+    print(f"wrote {export_bundle(args.checkpoint, args.output)}")
+    return 0
+
+
 def _inputs(paths: list[str]) -> list[tuple[Path, Path]]:
     """(file, path relative to the output folder) for each input file or every audio file in a folder."""
     from denoise_vc.audio import AUDIO_SUFFIXES
@@ -245,6 +261,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.add_argument("overrides", nargs="*", help="key=value overrides of the checkpoint's config")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("export", help="hand-off bundle: checkpoint, config, TorchScript, standalone script")
+    p.add_argument("--checkpoint", help="a denoiser checkpoint (best.pth)")
+    p.add_argument("-o", "--output", help="bundle zip to write")
+    p.add_argument("--verify", metavar="BUNDLE", help="unpack a bundle and check its standalone script")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("demo", help="train for a few minutes, denoise an example, print metrics")
     p.add_argument("overrides", nargs="*")

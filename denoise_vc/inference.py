@@ -56,8 +56,9 @@ class WindowPlan:
     @staticmethod
     def for_model(model: nn.Module, inference_cfg, sample_rate: int) -> WindowPlan:
         """The configured plan, with the window stretched to a length the model takes without padding."""
-        plan = WindowPlan.from_seconds(float(inference_cfg.window_s), float(inference_cfg.context_s),
-                                       float(inference_cfg.crossfade_s), sample_rate)
+        plan = WindowPlan.from_seconds(
+            float(inference_cfg.window_s), float(inference_cfg.context_s), float(inference_cfg.crossfade_s), sample_rate
+        )
         if hasattr(model, "valid_length"):
             plan = WindowPlan(int(model.valid_length(plan.window)), plan.context, plan.crossfade)
         return plan

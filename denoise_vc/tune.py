@@ -42,9 +42,16 @@ def parse_distribution(key: str, text: Any):
         args = ast.literal_eval(f"[{raw_args}]")
     except (ValueError, SyntaxError):
         raise ConfigError(f"tune.space.{key}: arguments of {text!r} are not literals") from None
-    makers = {"loguniform": tune.loguniform, "uniform": tune.uniform, "choice": tune.choice,
-              "randint": tune.randint, "quniform": tune.quniform, "qloguniform": tune.qloguniform,
-              "randn": tune.randn, "grid": tune.grid_search}
+    makers = {
+        "loguniform": tune.loguniform,
+        "uniform": tune.uniform,
+        "choice": tune.choice,
+        "randint": tune.randint,
+        "quniform": tune.quniform,
+        "qloguniform": tune.qloguniform,
+        "randn": tune.randn,
+        "grid": tune.grid_search,
+    }
     if name not in makers:
         raise ConfigError(f"tune.space.{key}: unknown distribution {name!r}; use one of {', '.join(makers)}")
     try:
@@ -62,8 +69,10 @@ def search_space(cfg: DictConfig) -> dict[str, Any]:
         parent, _, leaf = key.rpartition(".")
         node = OmegaConf.select(cfg, parent) if parent else cfg
         if not isinstance(node, DictConfig) or leaf not in node:
-            raise ConfigError(f"tune.space key {key!r} is not a config value of this run "
-                              f"(model={cfg.model.name}, loss={cfg.loss.name})")
+            raise ConfigError(
+                f"tune.space key {key!r} is not a config value of this run "
+                f"(model={cfg.model.name}, loss={cfg.loss.name})"
+            )
     return {key: parse_distribution(key, value) for key, value in space.items()}
 
 
@@ -160,9 +169,12 @@ def _tune_config(cfg: DictConfig):
     if settings.mode not in ("max", "min"):
         raise ConfigError(f"tune.mode must be max or min, not {settings.mode!r}")
     if settings.scheduler == "asha":
-        scheduler = ASHAScheduler(time_attr="training_iteration", max_t=max(1, int(cfg.solver.epochs)),
-                                  grace_period=int(settings.grace_period),
-                                  reduction_factor=float(settings.reduction_factor))
+        scheduler = ASHAScheduler(
+            time_attr="training_iteration",
+            max_t=max(1, int(cfg.solver.epochs)),
+            grace_period=int(settings.grace_period),
+            reduction_factor=float(settings.reduction_factor),
+        )
     elif settings.scheduler == "fifo":
         scheduler = FIFOScheduler()
     else:
@@ -176,9 +188,14 @@ def _tune_config(cfg: DictConfig):
         search_alg = OptunaSearch()
     elif settings.search != "random":
         raise ConfigError(f"tune.search must be random or optuna, not {settings.search!r}")
-    return tune.TuneConfig(metric=settings.metric, mode=settings.mode, num_samples=int(settings.num_samples),
-                           scheduler=scheduler, search_alg=search_alg,
-                           max_concurrent_trials=int(settings.max_concurrent) or None)
+    return tune.TuneConfig(
+        metric=settings.metric,
+        mode=settings.mode,
+        num_samples=int(settings.num_samples),
+        scheduler=scheduler,
+        search_alg=search_alg,
+        max_concurrent_trials=int(settings.max_concurrent) or None,
+    )
 
 
 def run_sweep(cfg: DictConfig) -> dict[str, Any]:
@@ -203,12 +220,17 @@ def run_sweep(cfg: DictConfig) -> dict[str, Any]:
             tuner = tune.Tuner.restore(str(experiment), trainable=trainable, resume_errored=True)
         else:
             if experiment.exists():
-                raise ConfigError(f"{experiment}: a sweep already exists; resume it with tune.resume=true "
-                                  "or choose another run_dir")
+                raise ConfigError(
+                    f"{experiment}: a sweep already exists; resume it with tune.resume=true or choose another run_dir"
+                )
             tuner = tune.Tuner(
-                trainable, param_space=space, tune_config=_tune_config(cfg),
+                trainable,
+                param_space=space,
+                tune_config=_tune_config(cfg),
                 run_config=tune.RunConfig(
-                    name=EXPERIMENT, storage_path=str(storage), verbose=1,
+                    name=EXPERIMENT,
+                    storage_path=str(storage),
+                    verbose=1,
                     failure_config=tune.FailureConfig(max_failures=int(settings.max_failures)),
                     checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
                 ),
@@ -228,14 +250,16 @@ def summarise(results, cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         frame = result.metrics_dataframe
         values = frame[metric].dropna() if frame is not None and metric in frame else []
         best = (max(values) if mode == "max" else min(values)) if len(values) else None
-        rows.append({
-            "trial": (result.metrics or {}).get("trial_id", Path(result.path).name),
-            **{k: (result.config or {}).get(k) for k in keys},
-            "epochs": (result.metrics or {}).get("training_iteration", 0),
-            f"best_{metric}": best,
-            "status": "error" if result.error else "ok",
-            "path": result.path,
-        })
+        rows.append(
+            {
+                "trial": (result.metrics or {}).get("trial_id", Path(result.path).name),
+                **{k: (result.config or {}).get(k) for k in keys},
+                "epochs": (result.metrics or {}).get("training_iteration", 0),
+                f"best_{metric}": best,
+                "status": "error" if result.error else "ok",
+                "path": result.path,
+            }
+        )
     with open(run_dir / "trials.csv", "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else ["trial"])
         writer.writeheader()
@@ -252,8 +276,10 @@ def summarise(results, cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     checkpoint = best_result.get_best_checkpoint(metric, mode) or best_result.checkpoint
     with checkpoint.as_directory() as folder:
         shutil.copy2(Path(folder) / "best.pth", run_dir / "best.pth")
-    print(f"best trial {best['trial']}: {metric} {best[f'best_{metric}']:.3f}; "
-          f"config {run_dir / 'best_config.yaml'}; checkpoint {run_dir / 'best.pth'}")
+    print(
+        f"best trial {best['trial']}: {metric} {best[f'best_{metric}']:.3f}; "
+        f"config {run_dir / 'best_config.yaml'}; checkpoint {run_dir / 'best.pth'}"
+    )
     errored = sum(r["status"] == "error" for r in rows)
     if errored:
         print(f"{errored} of {len(rows)} trials failed; continue them with tune.resume=true run_dir={run_dir}")
@@ -262,8 +288,10 @@ def summarise(results, cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
 
 def format_trials(rows: list[dict], keys: list[str], metric: str) -> str:
     columns = ["trial", *keys, "epochs", f"best_{metric}", "status"]
+
     def cell(value):
         return f"{value:.4g}" if isinstance(value, float) else str(value)
+
     widths = [max(len(c), *(len(cell(r[c])) for r in rows)) if rows else len(c) for c in columns]
     lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths))]
     lines += ["  ".join(cell(r[c]).ljust(w) for c, w in zip(columns, widths)) for r in rows]

@@ -37,6 +37,7 @@ class WaveUNetBody(nn.Module):
     ) -> None:
         super().__init__()
         self.num_layers = num_layers
+        self.multiple = 2**num_layers
         enc_in = [1] + [i * channels_interval for i in range(1, num_layers)]
         enc_out = [i * channels_interval for i in range(1, num_layers + 1)]
         self.encoder = nn.ModuleList(
@@ -55,20 +56,20 @@ class WaveUNetBody(nn.Module):
 
     def valid_length(self, length: int) -> int:
         """Input lengths the network takes without padding are multiples of 2**num_layers."""
-        return valid_length(length, 2**self.num_layers)
+        return valid_length(length, self.multiple)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x, length = pad_to_multiple(x, 2**self.num_layers)
-        skips = []
+        x, length = pad_to_multiple(x, self.multiple)
+        skips: list[torch.Tensor] = []
         h = x
         for layer in self.encoder:
             h = layer(h)
             skips.append(h)
             h = h[:, :, ::2]
         h = self.bottleneck(self.middle(h))
-        for layer, skip in zip(self.decoder, reversed(skips)):
-            h = F.interpolate(h, scale_factor=2, mode="linear", align_corners=True)
-            h = layer(torch.cat([h, skip], dim=1))
+        for i, layer in enumerate(self.decoder):  # indexed, not zip/reversed, so TorchScript compiles it
+            h = F.interpolate(h, scale_factor=2.0, mode="linear", align_corners=True)
+            h = layer(torch.cat([h, skips[len(skips) - 1 - i]], dim=1))
         return self.out(torch.cat([h, x], dim=1))[..., :length]
 
 

@@ -130,3 +130,95 @@ def test_heartbeat_data_at_1khz_reports_peak_metrics(tmp_path, capsys):
     for row in levels.values():
         assert row["pesq"] is None and row["stoi"] is None
         assert 0.0 <= row["peak_f1"] <= 1.0 and row["r_amp_error"] >= 0.0
+
+
+def test_export_bundle_verifies_and_runs_standalone(trained, tmp_path, capsys):
+    import ast
+    import zipfile
+
+    bundle = tmp_path / "bundle.zip"
+    assert main(["export", "--checkpoint", f"{trained}/best.pth", "-o", str(bundle)]) == 0
+    assert main(["export", "--verify", str(bundle)]) == 0
+    assert "OK, standalone output matches" in capsys.readouterr().out
+    with zipfile.ZipFile(bundle) as archive:
+        names = set(archive.namelist())
+        assert all(i.compress_type == zipfile.ZIP_DEFLATED for i in archive.infolist())
+        requirements = archive.read("requirements.txt").decode()
+        script = archive.read("denoise.py").decode()
+        archive.extract("model.pth", tmp_path)
+    assert {
+        "model.pth",
+        "model.ts",
+        "config.yaml",
+        "requirements.txt",
+        "README.md",
+        "denoise.py",
+        "settings.json",
+        "MANIFEST.json",
+    } <= names
+    pins = [line for line in requirements.splitlines() if line and not line.startswith("#")]
+    assert pins == [f"{p}=={v}" for p, v in (line.split("==") for line in pins)]
+    assert {p.split("==")[0] for p in pins} == {"torch", "numpy", "soundfile"}
+    assert not any(tag in requirements.lower() for tag in ("+cpu", "+cu", "nvidia", "cuda-", "--index-url"))
+    imports = {n.names[0].name.split(".")[0] for n in ast.walk(ast.parse(script)) if isinstance(n, ast.Import)}
+    imports |= {n.module.split(".")[0] for n in ast.walk(ast.parse(script)) if isinstance(n, ast.ImportFrom)}
+    assert imports - {"__future__", "argparse", "json", "sys", "pathlib"} == {"numpy", "soundfile", "torch"}
+    assert torch.load(tmp_path / "model.pth", weights_only=True)["kind"] == "denoiser"
+
+
+def test_tampered_bundles_and_wrong_checkpoints_are_refused(trained, tmp_path, capsys):
+    import zipfile
+
+    bundle = tmp_path / "b.zip"
+    assert main(["export", "--checkpoint", f"{trained}/best.pth", "-o", str(bundle)]) == 0
+    tampered = tmp_path / "t.zip"
+    with zipfile.ZipFile(bundle) as src, zipfile.ZipFile(tampered, "w", zipfile.ZIP_DEFLATED) as dst:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            dst.writestr(item, data + b"\n# extra" if item.filename == "denoise.py" else data)
+    assert main(["export", "--verify", str(tampered)]) == 1
+    assert "denoise.py was modified after export" in capsys.readouterr().err
+
+    ckpt = torch.load(f"{trained}/best.pth", weights_only=True)
+    save_checkpoint({**ckpt, "kind": "vc"}, tmp_path / "vc.pth")
+    assert main(["export", "--checkpoint", str(tmp_path / "vc.pth"), "-o", str(tmp_path / "x.zip")]) == 1
+    assert "is a 'vc' checkpoint, expected 'denoiser'" in capsys.readouterr().err
+    assert not (tmp_path / "x.zip").exists()
+
+
+@pytest.mark.parametrize("model", ["model=conv_ae", "model=wave_unet"])
+def test_every_denoiser_type_exports_and_verifies(model, tmp_path):
+    from models import MODELS
+
+    assert {"conv_ae", "wave_unet"} >= set(MODELS), "add new models to this test"
+    run = tmp_path / "run"
+    small = (
+        ["model.num_layers=3", "model.channels=4"]
+        if model.endswith("conv_ae")
+        else ["model.num_layers=3", "model.channels_interval=4"]
+    )
+    assert (
+        main(
+            [
+                "train",
+                f"run_dir={run}",
+                model,
+                *small,
+                "data.segment_length=2048",
+                "data.items_per_epoch=8",
+                "data.valid_items=2",
+                "data.builtin.utterances.train=1",
+                "data.builtin.utterances.valid=1",
+                "data.builtin.utterance_s=1.0",
+                "data.builtin.noise_s=2.0",
+                "data.noise_kinds=[white]",
+                "solver.epochs=1",
+                "solver.progress=false",
+                "solver.plot_every=0",
+                "loss=l1",
+            ]
+        )
+        == 0
+    )
+    assert main(["export", "--checkpoint", str(run / "best.pth"), "-o", str(tmp_path / "b.zip")]) == 0
+    assert main(["export", "--verify", str(tmp_path / "b.zip")]) == 0

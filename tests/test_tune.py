@@ -51,7 +51,10 @@ def test_distributions_parse_and_bad_ones_are_refused():
 
 def test_space_keys_must_exist_in_the_run_config():
     assert set(search_space(compose_config(["tune=default"]))) == {
-        "solver.lr", "model.channels_interval", "loss.peak_weight"}
+        "solver.lr",
+        "model.channels_interval",
+        "loss.peak_weight",
+    }
     with pytest.raises(ConfigError, match="loss.peak_weight"):
         search_space(compose_config(["tune=default", "loss=l1"]))
 
@@ -77,19 +80,29 @@ def test_asha_sweep_writes_table_best_config_and_checkpoint(tmp_path):
     from denoise_vc.data.synth import speech_like
 
     sf.write(tmp_path / "in.wav", speech_like(0.5, 16000, 1), 16000)
-    assert main(["denoise", str(tmp_path / "in.wav"), "-o", str(tmp_path / "out"), "--checkpoint",
-                 str(run / "best.pth")]) == 0
+    assert (
+        main(["denoise", str(tmp_path / "in.wav"), "-o", str(tmp_path / "out"), "--checkpoint", str(run / "best.pth")])
+        == 0
+    )
     assert sf.info(tmp_path / "out" / "in.wav").frames == 8000
-    assert main(["train", "--config", str(run / "best_config.yaml"), f"run_dir={tmp_path / 'again'}",
-                 "solver.epochs=1"]) == 0
+    assert (
+        main(["train", "--config", str(run / "best_config.yaml"), f"run_dir={tmp_path / 'again'}", "solver.epochs=1"])
+        == 0
+    )
     assert json.loads((tmp_path / "again" / "history.json").read_text())[0]["epoch"] == 1
 
 
 def test_a_crashed_trial_is_completed_by_resume(tmp_path, capsys):
     run = tmp_path / "crash"
     marker = tmp_path / "failed-once"
-    args = ["tune", f"run_dir={run}", *SWEEP, "tune.num_samples=2", "tune.scheduler=fifo",
-            f"+tune.fail_once_at_epoch={{epoch: 1, marker: '{marker}'}}"]
+    args = [
+        "tune",
+        f"run_dir={run}",
+        *SWEEP,
+        "tune.num_samples=2",
+        "tune.scheduler=fifo",
+        f"+tune.fail_once_at_epoch={{epoch: 1, marker: '{marker}'}}",
+    ]
     assert main(args) == 3
     assert marker.exists()
     first = trials(run)
@@ -105,8 +118,21 @@ def test_a_crashed_trial_is_completed_by_resume(tmp_path, capsys):
 
 def test_fractional_gpus_pack_four_trials_onto_two_logical_gpus(tmp_path):
     run = tmp_path / "pack"
-    assert main(["tune", f"run_dir={run}", *SWEEP, "tune.num_samples=4", "tune.scheduler=fifo",
-                 "tune.num_gpus=2", "tune.resources.gpu=0.5", "tune.resources.cpu=0.25"]) == 0
+    assert (
+        main(
+            [
+                "tune",
+                f"run_dir={run}",
+                *SWEEP,
+                "tune.num_samples=4",
+                "tune.scheduler=fifo",
+                "tune.num_gpus=2",
+                "tune.resources.gpu=0.5",
+                "tune.resources.cpu=0.25",
+            ]
+        )
+        == 0
+    )
     rows = trials(run)
     assert len(rows) == 4
     reports = [[json.loads(line) for line in open(Path(r["path"]) / "result.json")] for r in rows]

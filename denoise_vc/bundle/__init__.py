@@ -1,0 +1,1 @@
+"""Files copied verbatim into export bundles (they must run without this package)."""
