@@ -61,13 +61,15 @@ def model_args(model_cfg) -> tuple[str, dict[str, Any]]:
 
 
 def resolve_paths(cfg: DictConfig) -> DictConfig:
-    """Make run_dir and data folders absolute, so the run works from any working directory."""
+    """Make run_dir and data folders absolute (data folders relative to `data.root` when it is set), so
+    the run works from any working directory and Ray trials find their data wherever they run."""
     cfg = cfg.copy()
     cfg.run_dir = str(Path(cfg.run_dir).expanduser().resolve())
+    root = Path(cfg.data.get("root") or ".").expanduser()
     for key in ("clean", "noise", "noisy"):
         value = cfg.data.get(key)
         if value and value not in ("builtin", "builtin_speech", "builtin_heartbeat"):
-            cfg.data[key] = str(Path(value).expanduser().resolve())
+            cfg.data[key] = str((root / Path(value).expanduser()).resolve())
     init_from = cfg.solver.get("init_from")
     if init_from:
         cfg.solver.init_from = str(Path(init_from).expanduser().resolve())

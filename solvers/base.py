@@ -242,6 +242,12 @@ class Solver:
 
     def fit(self) -> dict[str, Any]:
         """Train to `solver.epochs` (or early stop / time budget); returns the best validation metrics."""
+        try:
+            return self._fit()
+        finally:
+            self.logger.close()
+
+    def _fit(self) -> dict[str, Any]:
         save_yaml(self.cfg, self.run_dir / "config.yaml")
         resumed = self._resume()
         if resumed:
@@ -284,7 +290,10 @@ class Solver:
                 save_checkpoint(self._payload(metrics, with_train_state=False), self.run_dir / "best.pth")
             save_checkpoint(self._payload(metrics, with_train_state=True), self.run_dir / "last.pth")
             self._write_history()
-            self.logger.log_scalars({k: v for k, v in row.items() if isinstance(v, int | float)}, self.step)
+            scalars = {
+                k: v for k, v in row.items() if isinstance(v, int | float) and not isinstance(v, bool) and k != "step"
+            }
+            self.logger.log_scalars(scalars, self.step)
             if self.scfg.plot_every and self.epoch % int(self.scfg.plot_every) == 0:
                 self.after_validation(self.epoch)
             self._print_epoch(row)

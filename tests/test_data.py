@@ -208,3 +208,17 @@ def test_paired_folders_reproduce_the_recording_at_gain_one(tmp_path):
     assert corpus.paired
     fixed = FixedSet(corpus, 16000, 1, MixSettings(sample_rate=rate), seed=0)
     np.testing.assert_allclose(fixed.at(gain=1.0)[0][0][0].numpy(), noisy, atol=1e-6)
+
+
+def test_data_paths_are_made_absolute_relative_to_data_root(tmp_path, monkeypatch):
+    from denoise_vc.config import resolve_paths
+
+    monkeypatch.chdir(tmp_path)
+    cfg = resolve_paths(
+        compose_config(
+            ["data=folder", "data.root=/data", "data.clean=clean", "data.noise=/abs/noise", "run_dir=runs/x"]
+        )
+    )
+    assert cfg.data.clean == "/data/clean" and cfg.data.noise == "/abs/noise"
+    assert cfg.run_dir == str(tmp_path / "runs" / "x")
+    assert resolve_paths(compose_config(["data.clean=builtin_speech"])).data.noise == "builtin"
