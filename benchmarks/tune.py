@@ -22,7 +22,7 @@ from denoise_vc.tune import run_sweep, trial_config  # noqa: E402
 from solvers.factory import build_solver  # noqa: E402
 
 TRIAL = [
-    "model.num_layers=6",
+    "model.levels=6",
     "model.channels_interval=12",
     "loss=l1",
     "data.segment_length=8192",

@@ -11,16 +11,16 @@ from models.registry import register
 
 @register("conv_ae")
 class ConvAutoEncoder(nn.Module):
-    def __init__(self, num_layers: int = 5, channels: int = 32, kernel: int = 15, stride: int = 2) -> None:
+    def __init__(self, levels: int = 5, channels: int = 32, kernel: int = 15, stride: int = 2) -> None:
         super().__init__()
-        self.multiple = stride**num_layers
+        self.multiple = stride**levels
         enc, dec = [], []
         c_in = 1
-        for i in range(num_layers):
+        for i in range(levels):
             c_out = channels * (i + 1)
             enc += [nn.Conv1d(c_in, c_out, kernel, stride=stride, padding=kernel // 2), nn.PReLU(c_out)]
             c_in = c_out
-        for i in reversed(range(num_layers)):
+        for i in reversed(range(levels)):
             c_out = channels * i if i > 0 else channels
             dec += [
                 nn.ConvTranspose1d(c_in, c_out, stride * 2, stride=stride, padding=stride // 2),

@@ -1,9 +1,9 @@
 """Wave-U-Net for speech enhancement (after haoxiangsnr/Wave-U-Net-for-Speech-Enhancement).
 
-Encoder: `num_layers` levels of Conv1d(k=15) + BatchNorm + LeakyReLU, each followed by decimation by 2,
+Encoder: `levels` levels of Conv1d(k=15) + BatchNorm + LeakyReLU, each followed by decimation by 2,
 channels growing by `channels_interval` per level. Decoder: linear upsampling by 2, concatenation with
 the skip, Conv1d(k=5) + BatchNorm + LeakyReLU. Output: the input concatenated before a 1x1 conv and
-tanh. Inputs of any length are zero-padded to a multiple of 2**num_layers and trimmed back.
+tanh. Inputs of any length are zero-padded to a multiple of 2**levels and trimmed back.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import torch.nn.functional as F
 
 from models.padding import pad_to_multiple, valid_length
 from models.registry import register
+from models.transformer import build_transformer
 
 
 def conv_block(c_in: int, c_out: int, kernel: int, norm: bool) -> nn.Sequential:
@@ -29,22 +30,22 @@ class WaveUNetBody(nn.Module):
 
     def __init__(
         self,
-        num_layers: int = 12,
+        levels: int = 12,
         channels_interval: int = 24,
         down_kernel: int = 15,
         up_kernel: int = 5,
         batch_norm: bool = True,
     ) -> None:
         super().__init__()
-        self.num_layers = num_layers
-        self.multiple = 2**num_layers
-        enc_in = [1] + [i * channels_interval for i in range(1, num_layers)]
-        enc_out = [i * channels_interval for i in range(1, num_layers + 1)]
+        self.levels = levels
+        self.multiple = 2**levels
+        enc_in = [1] + [i * channels_interval for i in range(1, levels)]
+        enc_out = [i * channels_interval for i in range(1, levels + 1)]
         self.encoder = nn.ModuleList(
             conv_block(cin, cout, down_kernel, batch_norm) for cin, cout in zip(enc_in, enc_out)
         )
         self.middle = conv_block(enc_out[-1], enc_out[-1], down_kernel, batch_norm)
-        dec_in = [(2 * i + 1) * channels_interval for i in range(1, num_layers)] + [2 * num_layers * channels_interval]
+        dec_in = [(2 * i + 1) * channels_interval for i in range(1, levels)] + [2 * levels * channels_interval]
         dec_in = dec_in[::-1]
         dec_out = enc_out[::-1]
         self.decoder = nn.ModuleList(conv_block(cin, cout, up_kernel, batch_norm) for cin, cout in zip(dec_in, dec_out))
@@ -55,7 +56,7 @@ class WaveUNetBody(nn.Module):
         return h
 
     def valid_length(self, length: int) -> int:
-        """Input lengths the network takes without padding are multiples of 2**num_layers."""
+        """Input lengths the network takes without padding are multiples of 2**levels."""
         return valid_length(length, self.multiple)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -76,3 +77,35 @@ class WaveUNetBody(nn.Module):
 @register("wave_unet")
 class WaveUNet(WaveUNetBody):
     """The plain Wave-U-Net."""
+
+
+@register("transformer_unet")
+class TransformerUNet(WaveUNetBody):
+    """Wave-U-Net with Transformer encoder blocks at the bottleneck (the research notes' best model).
+
+    `levels` is the U-Net depth; `num_layers`, `nhead`, `d_model` and `dropout` describe the Transformer;
+    `attention` is `time` (self-attention along the bottleneck's time axis) or `dual_path` (within
+    chunks of `chunk` frames, then across chunks).
+    """
+
+    def __init__(
+        self,
+        levels: int = 8,
+        channels_interval: int = 24,
+        down_kernel: int = 15,
+        up_kernel: int = 5,
+        batch_norm: bool = True,
+        num_layers: int = 2,
+        nhead: int = 4,
+        d_model: int = 128,
+        dropout: float = 0.1,
+        attention: str = "time",
+        chunk: int = 16,
+    ) -> None:
+        super().__init__(levels, channels_interval, down_kernel, up_kernel, batch_norm)
+        self.transformer = build_transformer(
+            attention, self.bottleneck_channels, d_model, nhead, num_layers, dropout, chunk
+        )
+
+    def bottleneck(self, h: torch.Tensor) -> torch.Tensor:
+        return self.transformer(h)

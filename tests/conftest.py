@@ -10,7 +10,7 @@ import torch
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 
 TINY = [
-    "model.num_layers=4",
+    "model.levels=4",
     "model.channels_interval=8",
     "data.segment_length=4096",
     "data.test_segment_length=8192",

@@ -104,7 +104,7 @@ def test_heartbeat_data_at_1khz_reports_peak_metrics(tmp_path, capsys):
                 "train",
                 f"run_dir={run}",
                 "data=heartbeat",
-                "model.num_layers=5",
+                "model.levels=5",
                 "model.channels_interval=8",
                 "data.items_per_epoch=16",
                 "data.valid_items=4",
@@ -186,24 +186,38 @@ def test_tampered_bundles_and_wrong_checkpoints_are_refused(trained, tmp_path, c
     assert not (tmp_path / "x.zip").exists()
 
 
-@pytest.mark.parametrize("model", ["model=conv_ae", "model=wave_unet"])
-def test_every_denoiser_type_exports_and_verifies(model, tmp_path):
+SMALL_MODELS = {
+    "conv_ae": ["model.levels=3", "model.channels=4"],
+    "wave_unet": ["model.levels=3", "model.channels_interval=4"],
+    "transformer_unet": [
+        "model.levels=3",
+        "model.channels_interval=4",
+        "model.d_model=8",
+        "model.nhead=2",
+        "model.attention=dual_path",
+        "model.chunk=4",
+    ],
+    "pixelshuffle_ae": ["model.levels=3", "model.channels=4"],
+    "pixelshuffle_transformer_ae": ["model.levels=3", "model.channels=4", "model.d_model=8", "model.nhead=2"],
+}
+
+
+def test_every_registered_model_has_a_small_export_config():
     from models import MODELS
 
-    assert {"conv_ae", "wave_unet"} >= set(MODELS), "add new models to this test"
+    assert set(MODELS) == set(SMALL_MODELS)
+
+
+@pytest.mark.parametrize("name", sorted(SMALL_MODELS))
+def test_every_denoiser_type_exports_and_verifies(name, tmp_path):
     run = tmp_path / "run"
-    small = (
-        ["model.num_layers=3", "model.channels=4"]
-        if model.endswith("conv_ae")
-        else ["model.num_layers=3", "model.channels_interval=4"]
-    )
     assert (
         main(
             [
                 "train",
                 f"run_dir={run}",
-                model,
-                *small,
+                f"model={name}",
+                *SMALL_MODELS[name],
                 "data.segment_length=2048",
                 "data.items_per_epoch=8",
                 "data.valid_items=2",

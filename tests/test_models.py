@@ -19,7 +19,7 @@ def test_every_model_keeps_shape_for_any_length(name, length):
 
 
 def test_registry_rebuilds_from_stored_arguments():
-    model = build_model("wave_unet", num_layers=3, channels_interval=4)
+    model = build_model("wave_unet", levels=3, channels_interval=4)
     clone = build_model(model.registry_name, **model.init_args)
     assert count_parameters(clone) == count_parameters(model)
 
@@ -36,6 +36,41 @@ def test_receptive_field_of_a_single_conv_is_its_kernel():
 
 
 def test_wave_unet_receptive_field_grows_with_depth():
-    shallow = receptive_field(build_model("wave_unet", num_layers=3, channels_interval=4), 8192)
-    deeper = receptive_field(build_model("wave_unet", num_layers=5, channels_interval=4), 8192)
+    shallow = receptive_field(build_model("wave_unet", levels=3, channels_interval=4), 8192)
+    deeper = receptive_field(build_model("wave_unet", levels=5, channels_interval=4), 8192)
     assert deeper > 2 * shallow
+
+
+@pytest.mark.parametrize("attention", ["time", "dual_path"])
+@pytest.mark.parametrize("name", ["transformer_unet", "pixelshuffle_transformer_ae"])
+@pytest.mark.parametrize("length", [1, 777, 5120])
+def test_transformer_models_keep_shape_with_either_attention(name, attention, length):
+    model = build_model(name, levels=4, num_layers=2, nhead=2, d_model=16, attention=attention, chunk=4).eval()
+    with torch.no_grad():
+        out = model(torch.randn(2, 1, length))
+    assert out.shape == (2, 1, length) and torch.isfinite(out).all()
+
+
+def test_transformer_attention_sees_the_whole_bottleneck():
+    """Time attention mixes distant bottleneck frames: the receptive field spans the probe."""
+    model = build_model(
+        "transformer_unet", levels=3, channels_interval=4, num_layers=1, nhead=2, d_model=8, dropout=0.0
+    )
+    assert receptive_field(model, 2048) == 2048
+    plain = build_model("wave_unet", levels=3, channels_interval=4)
+    assert receptive_field(plain, 2048) < 512
+
+
+def test_pixelshuffle_decoder_upsamples_by_rearrangement():
+    from models.pixelshuffle_ae import SubPixelUp
+
+    up = SubPixelUp(4, 2, factor=3, kernel=1)
+    x = torch.randn(1, 4, 5)
+    assert up(x).shape == (1, 2, 15)
+
+
+def test_bad_transformer_arguments_name_the_problem():
+    with pytest.raises(ValueError, match="divisible by nhead"):
+        build_model("transformer_unet", d_model=10, nhead=4)
+    with pytest.raises(ValueError, match="attention must be"):
+        build_model("transformer_unet", attention="diagonal")

@@ -162,7 +162,7 @@ def test_a_few_epochs_lift_si_sdr_by_three_db(tmp_path):
     """Quality check on generated data: a small Wave-U-Net learns to denoise (margin, no timing)."""
     overrides = [
         f"run_dir={tmp_path / 'q'}",
-        "model.num_layers=6",
+        "model.levels=6",
         "model.channels_interval=16",
         "loss=l1",
         "data.segment_length=8192",

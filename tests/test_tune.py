@@ -69,10 +69,10 @@ def test_asha_sweep_writes_table_best_config_and_checkpoint(tmp_path):
     best = load_yaml(run / "best_config.yaml")
     best_row = max(rows, key=lambda r: float(r["best_valid_si_sdr"]))
     assert best.solver.lr == pytest.approx(float(best_row["solver.lr"]))
-    assert best.model.num_layers == int(best_row["model.num_layers"])
+    assert best.model.levels == int(best_row["model.levels"])
     ckpt = torch.load(run / "best.pth", weights_only=True)
     assert ckpt["meta"]["metrics"]["si_sdr"] == pytest.approx(max(scores), abs=1e-4)
-    assert ckpt["model"]["args"]["num_layers"] == best.model.num_layers
+    assert ckpt["model"]["args"]["levels"] == best.model.levels
 
     # the sweep's product is usable as is: denoise with best.pth, retrain from best_config.yaml
     import soundfile as sf

@@ -60,8 +60,9 @@ def enhance(model, x: np.ndarray, window: int, context: int, crossfade: int) -> 
     out = np.zeros_like(padded)
     weights = window_weights(window, context, crossfade)
     for k in range(count):
-        segment = torch.from_numpy(np.ascontiguousarray(padded[:, k * hop : k * hop + window]))[:, None]
-        out[:, k * hop : k * hop + window] += model(segment)[:, 0].numpy() * weights
+        for c in range(channels):  # one (1, 1, window) call at a time: the shape the model was exported for
+            segment = torch.from_numpy(np.ascontiguousarray(padded[c, k * hop : k * hop + window]))[None, None]
+            out[c, k * hop : k * hop + window] += model(segment)[0, 0].numpy() * weights
     return out[:, lead : lead + length]
 
 
