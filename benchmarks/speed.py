@@ -2,7 +2,7 @@
 step time per loss; peak resident memory. Each measurement runs in a fresh process so its peak RSS is
 its own.
 
-    python benchmarks/speed.py [--seconds 20] [--models wave_unet conv_ae]
+    python benchmarks/speed.py [--seconds 60] [--models wave_unet conv_ae ...]
 
 RTF = processing seconds / audio seconds for chunked enhancement of an in-memory signal (the `denoise`
 path without file I/O); model construction is excluded and timed separately.
@@ -92,12 +92,15 @@ def isolated(fn, *args) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=20.0)
-    parser.add_argument("--models", nargs="+", default=["wave_unet", "conv_ae"])
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--models", nargs="+", default=None, help="default: every registered model")
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--segment", type=int, default=16384)
     args = parser.parse_args()
     print(header("speed", 0))
+    from models import MODELS
+
+    args.models = args.models or sorted(MODELS)
 
     print(f"\n## denoise real-time factor ({args.seconds:g} s of audio, chunked, median of 3)\n")
     print("| model | rate | threads | RTF | x real time | model build (s) | peak RSS (MB) |")
