@@ -91,6 +91,10 @@ class StreamingEnhancer:
         self.model, self.plan, self.channels = model, plan, channels
         self.device, self.batch_windows = torch.device(device), max(1, batch_windows)
         self.weights = plan.weights()
+        self.tail_weights = self.weights.copy()
+        self.tail_weights[plan.context + plan.crossfade :] = 1.0  # the last window has no successor to fade into
+        self.valid_length = getattr(model, "valid_length", lambda n: n)
+        self.windows_done = 0
         self.buffer = np.zeros((channels, plan.lead), dtype=np.float32)  # padded input not yet consumed
         self.accumulator = np.zeros((channels, plan.window), dtype=np.float32)
         self.to_skip = plan.lead  # leading output samples that belong to the zero padding
@@ -113,6 +117,7 @@ class StreamingEnhancer:
             count = min(count, self.batch_windows)
             windows = [self.buffer[:, k * plan.hop : k * plan.hop + plan.window] for k in range(count)]
             for enhanced in self._run(windows):
+                self.windows_done += 1
                 self.accumulator += enhanced * self.weights
                 ready = self.accumulator[:, : plan.hop].copy()
                 self.accumulator = np.concatenate(
@@ -138,20 +143,29 @@ class StreamingEnhancer:
         return self._join(self._drain(final=False))
 
     def finish(self) -> np.ndarray:
-        """Pad the tail with just enough zeros for the last window, then flush.
-
-        After window k, output positions [k*hop, (k+1)*hop) of the padded signal are final, so
-        ceil((lead + T) / hop) windows cover every real sample.
-        """
+        """Flush the tail. Full windows run while the rest needs one; the last stretch runs through a
+        window cut to what is left (rounded up to a length the model takes), weighted 1 after its
+        cross-fade in, so a short file or a file's end costs no full window of zeros."""
         self.finished = True
-        plan = self.plan
-        padded = plan.lead + self.total_in
-        windows = -(-padded // plan.hop)
-        pad = (windows - 1) * plan.hop + plan.window - padded
-        self.buffer = np.concatenate([self.buffer, np.zeros((self.channels, pad), np.float32)], axis=1)
-        out = self._join(self._drain(final=True))
+        plan, parts = self.plan, []
+        full_limit = plan.window - plan.context - plan.crossfade  # longer tails need a full window
+        while self.total_out < self.total_in:
+            remaining = plan.lead + self.total_in - self.windows_done * plan.hop  # real samples from here on
+            if remaining > full_limit:
+                if self.buffer.shape[1] < plan.window:
+                    self.buffer = np.pad(self.buffer, ((0, 0), (0, plan.window - self.buffer.shape[1])))
+                parts += list(self._drain(final=True))
+                continue
+            if remaining <= plan.context and self.windows_done:  # already final: weight 1 from the last window
+                parts += list(self._emit(self.accumulator[:, :remaining].copy()))
+                break
+            length = min(plan.window, int(self.valid_length(remaining)))
+            segment = np.zeros((self.channels, length), np.float32)
+            segment[:, :remaining] = self.buffer[:, :remaining]
+            self.accumulator[:, :length] += self._run([segment])[0] * self.tail_weights[:length]
+            parts += list(self._emit(self.accumulator[:, :remaining].copy()))
         assert self.total_out == self.total_in, (self.total_out, self.total_in)
-        return out
+        return self._join(iter(parts))
 
     def _join(self, parts: Iterator[np.ndarray]) -> np.ndarray:
         chunks = list(parts)

@@ -186,24 +186,54 @@ def test_a_few_epochs_lift_si_sdr_by_three_db(tmp_path):
 
 
 NEW_MODELS = {
-    "transformer_unet": ["model=transformer_unet", "model.levels=5", "model.channels_interval=12", "model.d_model=32",
-                         "model.nhead=4", "model.dropout=0.0"],
-    "transformer_unet_dual_path": ["model=transformer_unet", "model.levels=5", "model.channels_interval=12",
-                                   "model.d_model=32", "model.nhead=4", "model.dropout=0.0",
-                                   "model.attention=dual_path", "model.chunk=16"],
+    "transformer_unet": [
+        "model=transformer_unet",
+        "model.levels=5",
+        "model.channels_interval=12",
+        "model.d_model=32",
+        "model.nhead=4",
+        "model.dropout=0.0",
+    ],
+    "transformer_unet_dual_path": [
+        "model=transformer_unet",
+        "model.levels=5",
+        "model.channels_interval=12",
+        "model.d_model=32",
+        "model.nhead=4",
+        "model.dropout=0.0",
+        "model.attention=dual_path",
+        "model.chunk=16",
+    ],
     "pixelshuffle_ae": ["model=pixelshuffle_ae", "model.levels=4", "model.channels=16"],
-    "pixelshuffle_transformer_ae": ["model=pixelshuffle_transformer_ae", "model.levels=4", "model.channels=16",
-                                    "model.d_model=32", "model.nhead=4", "model.dropout=0.0"],
+    "pixelshuffle_transformer_ae": [
+        "model=pixelshuffle_transformer_ae",
+        "model.levels=4",
+        "model.channels=16",
+        "model.d_model=32",
+        "model.nhead=4",
+        "model.dropout=0.0",
+    ],
 }
 
 
 @pytest.mark.parametrize("name", sorted(NEW_MODELS))
 def test_a_few_epochs_of_each_new_model_improve_si_sdr(name, tmp_path):
     overrides = [
-        f"run_dir={tmp_path / name}", *NEW_MODELS[name], "loss=l1", "data.segment_length=8192",
-        "data.items_per_epoch=128", "data.batch_size=16", "data.valid_items=16", "data.builtin.utterances.train=8",
-        "data.builtin.utterances.valid=3", "data.builtin.noise_s=12", "data.noise_kinds=[white,pink,hum]",
-        "solver.epochs=5", "solver.lr=1e-3", "solver.progress=false", "solver.plot_every=0",
+        f"run_dir={tmp_path / name}",
+        *NEW_MODELS[name],
+        "loss=l1",
+        "data.segment_length=8192",
+        "data.items_per_epoch=128",
+        "data.batch_size=16",
+        "data.valid_items=16",
+        "data.builtin.utterances.train=8",
+        "data.builtin.utterances.valid=3",
+        "data.builtin.noise_s=12",
+        "data.noise_kinds=[white,pink,hum]",
+        "solver.epochs=5",
+        "solver.lr=1e-3",
+        "solver.progress=false",
+        "solver.plot_every=0",
     ]
     summary = make_solver(overrides).fit()
     improvement = summary["best"]["valid_si_sdr_i"]
@@ -211,9 +241,15 @@ def test_a_few_epochs_of_each_new_model_improve_si_sdr(name, tmp_path):
 
 
 def test_progressive_peak_weight_follows_its_schedule(tiny_overrides):
-    solver = make_solver(tiny_overrides + [
-        "solver.epochs=3", "loss=peak_l1", "loss.peak_weight=2.0",
-        "curriculum.peak_weight={kind: ramp, start: 0.0, start_epoch: 0, end_epoch: 2}"])
+    solver = make_solver(
+        tiny_overrides
+        + [
+            "solver.epochs=3",
+            "loss=peak_l1",
+            "loss.peak_weight=2.0",
+            "curriculum.peak_weight={kind: ramp, start: 0.0, start_epoch: 0, end_epoch: 2}",
+        ]
+    )
     solver.fit()
     history = json.loads((solver.run_dir / "history.json").read_text())
     assert [row["peak_weight"] for row in history] == pytest.approx([0.0, 1.0, 2.0])
