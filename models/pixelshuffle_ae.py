@@ -71,19 +71,7 @@ class PixelShuffleAutoEncoder(nn.Module):
 
 @register("pixelshuffle_transformer_ae")
 class PixelShuffleTransformerAutoEncoder(PixelShuffleAutoEncoder):
-    """The PixelShuffle auto-encoder with Transformer blocks between encoder and decoder."""
+    """The PixelShuffle auto-encoder with Transformer blocks (2 layers by default) between encoder and decoder."""
 
-    def __init__(
-        self,
-        levels: int = 6,
-        channels: int = 32,
-        kernel: int = 15,
-        factor: int = 2,
-        num_layers: int = 2,
-        nhead: int = 4,
-        d_model: int = 128,
-        dropout: float = 0.1,
-        attention: str = "time",
-        chunk: int = 16,
-    ) -> None:
-        super().__init__(levels, channels, kernel, factor, num_layers, nhead, d_model, dropout, attention, chunk)
+    def __init__(self, num_layers: int = 2, **kwargs) -> None:
+        super().__init__(num_layers=num_layers, **kwargs)
