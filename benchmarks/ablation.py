@@ -29,34 +29,57 @@ from solvers.factory import build_eval_set, build_solver  # noqa: E402
 GAINS = (0.3, 0.5, 0.6, 1.0)
 CURRICULA = {
     "none": [],
-    "stepped": ["curriculum=stepped", "curriculum.gain.milestones=[0,1,2,3,4]",
-                "curriculum.gain.values=[0.0,0.25,0.5,0.75,1.0]"],
+    "stepped": [
+        "curriculum=stepped",
+        "curriculum.gain.milestones=[0,1,2,3,4]",
+        "curriculum.gain.values=[0.0,0.25,0.5,0.75,1.0]",
+    ],
     "ramp": ["curriculum=ramp", "curriculum.gain.start_epoch=0", "curriculum.gain.end_epoch=5"],
 }
 
 
 def run_one(model: str, loss: str, curriculum: str, data: str, minutes: float, root: Path) -> dict:
     run_dir = root / f"{model}-{loss}-{curriculum}"
-    cfg = resolve_paths(compose_config([
-        f"run_dir={run_dir}", f"model={model}", f"loss={loss}", f"data={data}", *CURRICULA[curriculum],
-        f"solver.max_minutes={minutes}", "solver.epochs=1000", "solver.progress=false", "solver.plot_every=0",
-    ]))
+    cfg = resolve_paths(
+        compose_config(
+            [
+                f"run_dir={run_dir}",
+                f"model={model}",
+                f"loss={loss}",
+                f"data={data}",
+                *CURRICULA[curriculum],
+                f"solver.max_minutes={minutes}",
+                "solver.epochs=1000",
+                "solver.progress=false",
+                "solver.plot_every=0",
+            ]
+        )
+    )
     started = time.monotonic()
     summary = build_solver(cfg).fit()
     train_s = time.monotonic() - started
     net, _ = load_model(run_dir / "best.pth")
     test = build_eval_set(cfg, "test", int(cfg.data.test_segment_length), int(cfg.data.test_items))
     results = evaluate_levels(net, test, [(g, None) for g in GAINS], full=True, peaks=bool(cfg.data.peaks))
-    return {"model": model, "loss": loss, "curriculum": curriculum, "epochs": summary["epochs"],
-            "train_s": train_s, "levels": results}
+    return {
+        "model": model,
+        "loss": loss,
+        "curriculum": curriculum,
+        "epochs": summary["epochs"],
+        "train_s": train_s,
+        "levels": results,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=3.0)
     parser.add_argument("--data", default="speech", choices=["speech", "heartbeat"])
-    parser.add_argument("--models", nargs="+",
-                        default=["wave_unet", "transformer_unet", "pixelshuffle_ae", "pixelshuffle_transformer_ae"])
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        default=["wave_unet", "transformer_unet", "pixelshuffle_ae", "pixelshuffle_transformer_ae"],
+    )
     parser.add_argument("--losses", nargs="+", default=["l1", "peak_l1", "wavelet", "combined", "mrstft"])
     parser.add_argument("--curricula", nargs="+", default=list(CURRICULA))
     parser.add_argument("--json", help="also write all results here")

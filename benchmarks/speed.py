@@ -96,6 +96,7 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=None, help="default: every registered model")
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--segment", type=int, default=16384)
+    parser.add_argument("--skip-training", action="store_true", help="only the denoise RTF table")
     args = parser.parse_args()
     print(header("speed", 0))
     from models import MODELS
@@ -115,6 +116,8 @@ def main() -> None:
                     flush=True,
                 )
 
+    if args.skip_training:
+        return
     print(f"\n## training step, wave_unet default, batch {args.batch} x {args.segment} samples, 2 threads\n")
     print("| loss | step (s) | vs L1 | peak RSS (MB) |")
     print("|---|---|---|---|")

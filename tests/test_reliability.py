@@ -14,10 +14,21 @@ import torch
 from denoise_vc.checkpoint import load_checkpoint, save_checkpoint
 
 RUN = [
-    "model.levels=4", "model.channels_interval=8", "data.segment_length=4096", "data.items_per_epoch=64",
-    "data.valid_items=8", "data.batch_size=8", "data.builtin.utterances.train=4", "data.builtin.utterances.valid=2",
-    "data.builtin.utterance_s=2.0", "data.builtin.noise_s=4.0", "data.noise_kinds=[white,pink,hum]",
-    "solver.epochs=4", "solver.progress=false", "solver.plot_every=0", "loss=l1",
+    "model.levels=4",
+    "model.channels_interval=8",
+    "data.segment_length=4096",
+    "data.items_per_epoch=64",
+    "data.valid_items=8",
+    "data.batch_size=8",
+    "data.builtin.utterances.train=4",
+    "data.builtin.utterances.valid=2",
+    "data.builtin.utterance_s=2.0",
+    "data.builtin.noise_s=4.0",
+    "data.noise_kinds=[white,pink,hum]",
+    "solver.epochs=4",
+    "solver.progress=false",
+    "solver.plot_every=0",
+    "loss=l1",
 ]
 
 
