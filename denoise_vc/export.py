@@ -16,7 +16,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import warnings
 import zipfile
 from pathlib import Path, PurePosixPath
 
@@ -97,23 +96,15 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def to_torchscript(model: torch.nn.Module, window: int, source: Path) -> torch.jit.ScriptModule:
-    """Script the model (any length); where scripting fails, trace it at the one shape the standalone
-    script uses, (1, 1, window), and check the trace against the eager model."""
+def to_torchscript(model: torch.nn.Module, source: Path) -> torch.jit.ScriptModule:
+    """Compile with TorchScript, so the bundle runs windows of any length like the package does."""
     try:
         return torch.jit.script(model)
-    except Exception:  # TorchScript reports unsupported Python in many exception types
-        pass
-    example = torch.randn(1, 1, window, generator=torch.Generator().manual_seed(0)) * 0.1
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore", torch.jit.TracerWarning)  # shape-dependent Python is frozen: intended
-        traced = torch.jit.trace(model, example, check_trace=False)
-        error = float((traced(example) - model(example)).abs().max())
-    if error > 1e-5:
+    except Exception as exc:  # TorchScript reports unsupported Python in many exception types
         raise CheckpointError(
-            f"{source}: TorchScript trace of {type(model).__name__} disagrees with the model by {error:.1e}"
-        )
-    return traced
+            f"{source}: {type(model).__name__} does not compile with TorchScript, so it cannot be "
+            f"exported ({str(exc).strip().splitlines()[0][:120]})"
+        ) from None
 
 
 def export_bundle(checkpoint: str | Path, out_zip: str | Path) -> Path:
@@ -128,9 +119,10 @@ def export_bundle(checkpoint: str | Path, out_zip: str | Path) -> Path:
         "window": plan.window,
         "context": plan.context,
         "crossfade": plan.crossfade,
+        "multiple": int(model.valid_length(1)) if hasattr(model, "valid_length") else 1,
         "model": ckpt["model"]["name"],
     }
-    scripted = to_torchscript(model, plan.window, checkpoint)
+    scripted = to_torchscript(model, checkpoint)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         shipped = {k: v for k, v in ckpt.items() if k != "train_state"}

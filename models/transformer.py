@@ -8,7 +8,6 @@ import math
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from einops import rearrange
 
 
 def sinusoidal_positions(length: int, dim: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
@@ -19,6 +18,14 @@ def sinusoidal_positions(length: int, dim: int, device: torch.device, dtype: tor
     codes[:, 0::2] = torch.sin(position * rates)
     codes[:, 1::2] = torch.cos(position * rates[: dim // 2])
     return codes.to(dtype)
+
+
+def _zero_init(conv: nn.Conv1d) -> nn.Conv1d:
+    """Zero the residual branch's output projection, so a new block starts as the identity and adding it
+    to a working network cannot make the first epochs worse."""
+    nn.init.zeros_(conv.weight)
+    nn.init.zeros_(conv.bias)
+    return conv
 
 
 def _encoder(d_model: int, nhead: int, num_layers: int, dropout: float) -> nn.TransformerEncoder:
@@ -35,13 +42,28 @@ class TimeTransformer(nn.Module):
         super().__init__()
         self.inp = nn.Conv1d(channels, d_model, 1)
         self.encoder = _encoder(d_model, nhead, num_layers, dropout)
-        self.out = nn.Conv1d(d_model, channels, 1)
+        self.out = _zero_init(nn.Conv1d(d_model, channels, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = rearrange(self.inp(x), "b d t -> b t d")
+        h = self.inp(x).transpose(1, 2)  # (B, T, d)
         h = h + sinusoidal_positions(h.shape[1], h.shape[2], h.device, h.dtype)
         h = self.encoder(h)
-        return x + self.out(rearrange(h, "b t d -> b d t"))
+        return x + self.out(h.transpose(1, 2))
+
+
+class DualPathStage(nn.Module):
+    """One intra-chunk then one inter-chunk Transformer layer on (B, n chunks, k frames, d)."""
+
+    def __init__(self, d_model: int, nhead: int, dropout: float) -> None:
+        super().__init__()
+        self.intra = _encoder(d_model, nhead, 1, dropout)
+        self.inter = _encoder(d_model, nhead, 1, dropout)
+
+    def forward(self, h: torch.Tensor, local_pos: torch.Tensor, global_pos: torch.Tensor) -> torch.Tensor:
+        b, n, k, d = h.shape
+        h = self.intra(h.reshape(b * n, k, d) + local_pos).reshape(b, n, k, d)
+        across = h.permute(0, 2, 1, 3).reshape(b * k, n, d)  # attend across chunks
+        return self.inter(across + global_pos).reshape(b, k, n, d).permute(0, 2, 1, 3)
 
 
 class DualPathTransformer(nn.Module):
@@ -57,23 +79,23 @@ class DualPathTransformer(nn.Module):
         super().__init__()
         self.chunk = chunk
         self.inp = nn.Conv1d(channels, d_model, 1)
-        self.intra = nn.ModuleList(_encoder(d_model, nhead, 1, dropout) for _ in range(num_layers))
-        self.inter = nn.ModuleList(_encoder(d_model, nhead, 1, dropout) for _ in range(num_layers))
-        self.out = nn.Conv1d(d_model, channels, 1)
+        self.stages = nn.ModuleList(DualPathStage(d_model, nhead, dropout) for _ in range(num_layers))
+        self.out = _zero_init(nn.Conv1d(d_model, channels, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # plain reshape/permute rather than einops so the block compiles with TorchScript for export
         length = x.shape[-1]
         pad = (-length) % self.chunk
         h = F.pad(self.inp(x), (0, pad))
-        h = rearrange(h, "b d (n k) -> b n k d", k=self.chunk)
-        b, n, k, d = h.shape
+        b, d, padded = h.shape
+        k = self.chunk
+        n = padded // k
+        h = h.reshape(b, d, n, k).permute(0, 2, 3, 1)  # (B, n chunks, k frames, d)
         local_pos = sinusoidal_positions(k, d, h.device, h.dtype)
         global_pos = sinusoidal_positions(n, d, h.device, h.dtype)
-        for intra, inter in zip(self.intra, self.inter):
-            h = intra(rearrange(h, "b n k d -> (b n) k d") + local_pos).view(b, n, k, d)
-            h = rearrange(h, "b n k d -> (b k) n d")
-            h = rearrange(inter(h + global_pos), "(b k) n d -> b n k d", b=b)
-        h = rearrange(h, "b n k d -> b d (n k)")[..., :length]
+        for stage in self.stages:
+            h = stage(h, local_pos, global_pos)
+        h = h.permute(0, 3, 1, 2).reshape(b, d, n * k)[..., :length]
         return x + self.out(h)
 
 

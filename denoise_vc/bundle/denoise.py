@@ -38,32 +38,52 @@ def resample(x: np.ndarray, src: int, dst: int) -> np.ndarray:
     return (np.fft.irfft(out, n_out, axis=-1) * (n_out / n_in)).astype(np.float32)
 
 
-def window_weights(window: int, context: int, crossfade: int) -> np.ndarray:
+def window_weights(window: int, context: int, crossfade: int, last: bool = False) -> np.ndarray:
+    """0 over the context, ramp up, 1, ramp down, 0; the last window of a file stays at 1 to its end."""
     w = np.zeros(window, dtype=np.float32)
     ramp = (np.arange(crossfade, dtype=np.float32) + 0.5) / crossfade
     w[context : context + crossfade] = ramp
     w[context + crossfade : window - context - crossfade] = 1.0
     w[window - context - crossfade : window - context] = ramp[::-1]
+    if last:
+        w[context + crossfade :] = 1.0
     return w
 
 
 @torch.inference_mode()
-def enhance(model, x: np.ndarray, window: int, context: int, crossfade: int) -> np.ndarray:
-    """Overlap-add enhancement of (channels, time) at the model's rate; same shape out."""
+def enhance(model, x: np.ndarray, window: int, context: int, crossfade: int, multiple: int) -> np.ndarray:
+    """Overlap-add enhancement of (channels, time) at the model's rate; same shape out.
+
+    Full windows advance by `hop`; the stretch left at the end goes through one window cut to its
+    length (rounded up to a multiple the model takes), exactly as the package's streaming code does.
+    """
     channels, length = x.shape
     hop = window - 2 * context - crossfade
     lead = context + crossfade
-    count = -(-(lead + length) // hop)
-    total = (count - 1) * hop + window
-    padded = np.zeros((channels, total), dtype=np.float32)
-    padded[:, lead : lead + length] = x
+    total = lead + length
+    padded = np.zeros((channels, total + window), dtype=np.float32)
+    padded[:, lead:total] = x
     out = np.zeros_like(padded)
-    weights = window_weights(window, context, crossfade)
-    for k in range(count):
-        for c in range(channels):  # one (1, 1, window) call at a time: the shape the model was exported for
-            segment = torch.from_numpy(np.ascontiguousarray(padded[c, k * hop : k * hop + window]))[None, None]
-            out[c, k * hop : k * hop + window] += model(segment)[0, 0].numpy() * weights
-    return out[:, lead : lead + length]
+    weights, last_weights = window_weights(window, context, crossfade), window_weights(window, context, crossfade, True)
+    start = 0
+    while True:
+        remaining = total - start
+        if remaining > window - context - crossfade:
+            size, w = window, weights
+        elif remaining <= context and start > 0:
+            break  # already covered with weight 1 by the previous window
+        else:
+            size = min(window, max(multiple, -(-remaining // multiple) * multiple))
+            w = last_weights[:size]
+        segment = np.zeros((channels, size), dtype=np.float32)
+        segment[:, : min(size, remaining)] = padded[:, start : start + min(size, remaining)]
+        for c in range(channels):
+            y = model(torch.from_numpy(np.ascontiguousarray(segment[c]))[None, None])[0, 0].numpy()
+            out[c, start : start + size] += y * w
+        if size < window or remaining <= window - context - crossfade:
+            break
+        start += hop
+    return out[:, lead:total]
 
 
 def denoise_file(model, settings: dict, src: Path, dst: Path) -> None:
@@ -73,7 +93,7 @@ def denoise_file(model, settings: dict, src: Path, dst: Path) -> None:
     if not np.all(np.isfinite(data)):
         raise ValueError(f"{src}: contains NaN or Inf samples")
     x = resample(data.T, rate, settings["sample_rate"])
-    y = enhance(model, x, settings["window"], settings["context"], settings["crossfade"])
+    y = enhance(model, x, settings["window"], settings["context"], settings["crossfade"], settings["multiple"])
     y = resample(y, settings["sample_rate"], rate)[:, : data.shape[0]]
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(f".{dst.name}.partial{dst.suffix}")
