@@ -56,6 +56,8 @@ def test_transformer_attention_sees_the_whole_bottleneck():
     model = build_model(
         "transformer_unet", levels=3, channels_interval=4, num_layers=1, nhead=2, d_model=8, dropout=0.0
     )
+    assert receptive_field(model, 2048) < 512  # a new block starts as the identity (zero output projection)
+    torch.nn.init.normal_(model.transformer.out.weight)  # ... once it has learnt, attention reaches everywhere
     assert receptive_field(model, 2048) == 2048
     plain = build_model("wave_unet", levels=3, channels_interval=4)
     assert receptive_field(plain, 2048) < 512
