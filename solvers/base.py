@@ -206,7 +206,7 @@ class Solver:
             loader,
             desc=f"epoch {self.epoch + 1}/{self.scfg.epochs}",
             leave=False,
-            disable=not self.scfg.progress,
+            disable=None if self.scfg.progress else True,  # None: only on a terminal
             dynamic_ncols=True,
         )
         for batch in bar:
