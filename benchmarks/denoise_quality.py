@@ -113,8 +113,9 @@ def main() -> None:
     real = vctk_noise_mixtures(rate, args.real_items, args.seed)
     vctk = [(f"{g:g}", clean, mix(clean, noise, gain=g)) for g in GAINS for _, clean, noise in real]
     clean, noisy = babble_pair(rate)
+    own = "built-in speech" if cfg.data.clean == "builtin_speech" else f"test split of data={cfg.data.name}"
     rows = (
-        score("built-in speech", builtin, rate, model, plan)
+        score(own, builtin, rate, model, plan)
         + score("VCTK p228 + real noise", vctk, rate, model, plan)
         + score("real babble pair", [("0 dB", clean, noisy)], rate, model, plan)
     )
