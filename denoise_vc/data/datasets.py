@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from denoise_vc.data.mixing import MixSettings, apply_bandpass, make_noise_segment, mix, random_crop
+from denoise_vc.data.mixing import MixSettings, apply_bandpass, make_noise_segment, mix, random_crop, random_crops
 from denoise_vc.data.sources import Corpus
 
 
@@ -26,12 +26,8 @@ def cut_pair(
     """A (clean, noise) pair of `length` samples; retries a few times to find clean above `min_rms`."""
     for _ in range(10):
         i = _pick_source(corpus, rng)
-        if corpus.paired:
-            both = np.stack([corpus.clean[i], corpus.noise[i]])
-            if both.shape[1] < length:
-                both = np.tile(both, (1, int(np.ceil(length / both.shape[1])) + 1))
-            start = int(rng.integers(0, both.shape[1] - length + 1))
-            clean, noise = (np.array(a, dtype=np.float32) for a in both[:, start : start + length])
+        if corpus.paired:  # crop both at one offset, without copying whole recordings per item
+            clean, noise = random_crops([corpus.clean[i], corpus.noise[i]], length, rng)
         else:
             clean = random_crop(corpus.clean[i], length, rng)
             noise = make_noise_segment(list(corpus.noise), length, settings, rng)

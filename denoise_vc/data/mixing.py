@@ -33,12 +33,19 @@ def phase_shuffle(noise: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.fft.irfft(np.abs(spectrum) * np.exp(1j * phases), noise.shape[-1]).astype(np.float32)
 
 
+def random_crops(arrays: list[np.ndarray], length: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """Copies of `length` samples from one random offset shared by equally long arrays (tiled when shorter)."""
+    n = len(arrays[0])
+    if n < length:
+        reps = int(np.ceil(length / max(n, 1))) + 1
+        arrays, n = [np.tile(a, reps) for a in arrays], n * reps
+    start = int(rng.integers(0, n - length + 1))
+    return [np.array(a[start : start + length], dtype=np.float32, copy=True) for a in arrays]
+
+
 def random_crop(x: np.ndarray, length: int, rng: np.random.Generator) -> np.ndarray:
     """A copy of `length` samples from a random offset of `x` (tiled when `x` is shorter)."""
-    if len(x) < length:
-        x = np.tile(x, int(np.ceil(length / max(len(x), 1))) + 1)
-    start = int(rng.integers(0, len(x) - length + 1))
-    return np.array(x[start : start + length], dtype=np.float32, copy=True)
+    return random_crops([x], length, rng)[0]
 
 
 @dataclass(frozen=True)
