@@ -99,14 +99,14 @@ def _inputs(paths: list[str]) -> list[tuple[Path, Path]]:
 
 def cmd_denoise(args: argparse.Namespace) -> int:
     from denoise_vc.checkpoint import load_model
-    from denoise_vc.config import compose_config
+    from denoise_vc.config import apply_overrides
     from denoise_vc.inference import WindowPlan, enhance_file
     from solvers.base import pick_device
 
     device = pick_device(args.device)
     model, ckpt = load_model(args.checkpoint, device=device)
     rate = int(ckpt["meta"]["sample_rate"])
-    inf = compose_config([]).inference
+    inf = apply_overrides(ckpt["config"], []).inference  # the checkpoint's plan, as export uses
     if args.window_s:
         inf.window_s = args.window_s
     plan = WindowPlan.for_model(model, inf, rate)
