@@ -158,21 +158,27 @@ def test_early_stopping_stops_after_patience(tiny_overrides):
     assert summary["stop_reason"] == "early stopping" and summary["epochs"] < 30
 
 
+# A short training run on easy generated noise, shared by the learning tests (each adds model and epochs).
+LEARNING_RUN = [
+    "loss=l1",
+    "data.segment_length=8192",
+    "data.items_per_epoch=256",
+    "data.batch_size=16",
+    "data.valid_items=16",
+    "data.builtin.utterances.train=12",
+    "data.builtin.utterances.valid=3",
+    "data.builtin.noise_s=12",
+    "data.noise_kinds=[white,pink,hum]",
+]
+
+
 def test_a_few_epochs_lift_si_sdr_by_three_db(tmp_path):
     """Quality check on generated data: a small Wave-U-Net learns to denoise (margin, no timing)."""
     overrides = [
         f"run_dir={tmp_path / 'q'}",
         "model.levels=6",
         "model.channels_interval=16",
-        "loss=l1",
-        "data.segment_length=8192",
-        "data.items_per_epoch=256",
-        "data.batch_size=16",
-        "data.valid_items=16",
-        "data.builtin.utterances.train=12",
-        "data.builtin.utterances.valid=3",
-        "data.builtin.noise_s=12",
-        "data.noise_kinds=[white,pink,hum]",
+        *LEARNING_RUN,
         "solver.epochs=6",
         "solver.lr=1e-3",
         "solver.progress=false",
@@ -221,15 +227,7 @@ def test_a_few_epochs_of_each_new_model_improve_si_sdr(name, tmp_path):
     overrides = [
         f"run_dir={tmp_path / name}",
         *NEW_MODELS[name],
-        "loss=l1",
-        "data.segment_length=8192",
-        "data.items_per_epoch=256",
-        "data.batch_size=16",
-        "data.valid_items=16",
-        "data.builtin.utterances.train=12",
-        "data.builtin.utterances.valid=3",
-        "data.builtin.noise_s=12",
-        "data.noise_kinds=[white,pink,hum]",
+        *LEARNING_RUN,
         "solver.epochs=8",
         "solver.lr=1e-3",
         "solver.progress=false",
