@@ -1,12 +1,17 @@
 """Ablation: model x loss x curriculum at a fixed CPU budget per run, scored at several noise gains.
 
-    python benchmarks/ablation.py --minutes 3 --data speech
-    python benchmarks/ablation.py --minutes 2 --data heartbeat --models wave_unet transformer_unet --losses l1 peak_l1
+    python benchmarks/ablation.py --cpu-seconds 60 --data speech --json speech.json
+    python benchmarks/ablation.py --cpu-seconds 30 --data ecg --curricula none --json ecg.json
+    python benchmarks/ablation.py --report speech.json other.json     # merge result files into one table
 
-Each run trains from scratch for `--minutes` of wall time (same seed, same data) and is evaluated on
-the fixed test set: SI-SDRi, PESQ (wb) and STOI for speech; SI-SDRi, R-peak amplitude error and peak F1
-for heartbeat data. Curricula: none (constant gain), stepped (0 -> 1 over the first 60 % of the
-budget's expected epochs), ramp (linear, same span).
+The budget is CPU seconds, not wall seconds, so runs are comparable on a machine shared with other work:
+for each (model, loss) one calibration epoch is timed with `time.process_time` (torch on one thread),
+and every run of that pair then gets `budget / epoch_cpu` epochs (at least 3). The curricula are laid
+over those epochs: stepped 0 -> 0.25 -> 0.5 -> 0.75 -> 1.0 at evenly spaced milestones over the first
+60 %, ramp linear from 0 to the target over the same 60 %, then the target. Every run uses the same
+seed and data; the best checkpoint (chosen on validation at the target gain) is scored on the test
+set: SI-SDRi, PESQ (wb) and STOI for speech; SI-SDRi, R-peak amplitude error and peak F1 for heartbeat
+and ECG data.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import torch
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import header  # noqa: E402
 
@@ -27,84 +34,158 @@ from denoise_vc.evaluation import evaluate_levels  # noqa: E402
 from solvers.factory import build_eval_set, build_solver  # noqa: E402
 
 GAINS = (0.3, 0.5, 0.6, 1.0)
-CURRICULA = {
-    "none": [],
-    "stepped": [
-        "curriculum=stepped",
-        "curriculum.gain.milestones=[0,1,2,3,4]",
-        "curriculum.gain.values=[0.0,0.25,0.5,0.75,1.0]",
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = {  # smaller epochs than the defaults, so a short budget still spans several epochs for the curricula
+    "speech": ["data=speech", "data.items_per_epoch=32", "data.valid_items=16", "data.test_items=8"],
+    "heartbeat": ["data=heartbeat", "data.items_per_epoch=64", "data.valid_items=16", "data.test_items=8"],
+    "ecg": [
+        "data=ecg",
+        f"data.clean={SHARED / 'ecg' / 'mitdb_100'}",
+        f"data.noise={SHARED / 'ecg' / 'nstdb_noise'}",
+        "data.items_per_epoch=64",
+        "data.valid_items=16",
+        "data.test_items=12",
     ],
-    "ramp": ["curriculum=ramp", "curriculum.gain.start_epoch=0", "curriculum.gain.end_epoch=5"],
 }
+METRICS = {"speech": ["si_sdr_i", "pesq", "stoi"]}
+PEAK_METRICS = ["si_sdr_i", "r_amp_error", "peak_f1"]
 
 
-def run_one(model: str, loss: str, curriculum: str, data: str, minutes: float, root: Path) -> dict:
-    run_dir = root / f"{model}-{loss}-{curriculum}"
-    cfg = resolve_paths(
+def curriculum_overrides(name: str, epochs: int) -> list[str]:
+    span = max(1, round(0.6 * epochs))
+    if name == "none":
+        return []
+    if name == "stepped":
+        milestones = [round(i * span / 4) for i in range(5)]
+        return [
+            "curriculum=stepped",
+            f"curriculum.gain.milestones=[{','.join(map(str, milestones))}]",
+            "curriculum.gain.values=[0.0,0.25,0.5,0.75,1.0]",
+        ]
+    if name == "ramp":
+        return ["curriculum=ramp", "curriculum.gain.start_epoch=0", f"curriculum.gain.end_epoch={span}"]
+    raise SystemExit(f"unknown curriculum {name!r}")
+
+
+def config(run_dir: Path, model: str, loss: str, data: str, epochs: int, extra: list[str]):
+    return resolve_paths(
         compose_config(
             [
                 f"run_dir={run_dir}",
                 f"model={model}",
                 f"loss={loss}",
-                f"data={data}",
-                *CURRICULA[curriculum],
-                f"solver.max_minutes={minutes}",
-                "solver.epochs=1000",
+                *DATA[data],
+                f"solver.epochs={epochs}",
                 "solver.progress=false",
                 "solver.plot_every=0",
+                "solver.resume=false",
+                *extra,
             ]
         )
     )
-    started = time.monotonic()
+
+
+def cpu_fit(cfg) -> tuple[dict, float]:
+    started = time.process_time()
     summary = build_solver(cfg).fit()
-    train_s = time.monotonic() - started
+    return summary, time.process_time() - started
+
+
+def run_one(model: str, loss: str, curriculum: str, data: str, epochs: int, root: Path) -> dict:
+    run_dir = root / f"{model}-{loss}-{curriculum}"
+    cfg = config(run_dir, model, loss, data, epochs, curriculum_overrides(curriculum, epochs))
+    summary, cpu_s = cpu_fit(cfg)
     net, _ = load_model(run_dir / "best.pth")
     test = build_eval_set(cfg, "test", int(cfg.data.test_segment_length), int(cfg.data.test_items))
     results = evaluate_levels(net, test, [(g, None) for g in GAINS], full=True, peaks=bool(cfg.data.peaks))
     return {
+        "data": data,
         "model": model,
         "loss": loss,
         "curriculum": curriculum,
         "epochs": summary["epochs"],
-        "train_s": train_s,
+        "best_epoch": summary["best"]["epoch"] if summary["best"] else None,
+        "cpu_s": cpu_s,
         "levels": results,
     }
 
 
+def table(rows: list[dict]) -> str:
+    data = rows[0]["data"]
+    keys = METRICS.get(data, PEAK_METRICS)
+    head = " | ".join(f"{k} @{g:g}" for g in GAINS for k in keys)
+    lines = [f"| model | loss | curriculum | epochs | CPU s | {head} |", "|" + "---|" * (5 + len(GAINS) * len(keys))]
+    noisy = rows[0]["levels"]
+    lines.append(
+        "| noisy input (SI-SDR, not SI-SDRi) | | | | | "
+        + " | ".join(f"{noisy[f'{g:g}']['si_sdr_noisy']:.2f}" if k == "si_sdr_i" else "" for g in GAINS for k in keys)
+        + " |"
+    )
+    for r in rows:
+        cells = []
+        for g in GAINS:
+            level = r["levels"][f"{g:g}"]
+            cells += ["n/a" if level.get(k) is None else f"{level[k]:.2f}" for k in keys]
+        lines.append(
+            f"| {r['model']} | {r['loss']} | {r['curriculum']} | {r['epochs']} | {r['cpu_s']:.0f} | "
+            + " | ".join(cells)
+            + " |"
+        )
+    return "\n".join(lines)
+
+
+def marginals(rows: list[dict]) -> str:
+    """Mean SI-SDRi at gain 1.0 per model, per loss and per curriculum (each averaged over the others)."""
+    out = []
+    for factor in ("model", "loss", "curriculum"):
+        groups: dict[str, list[float]] = {}
+        for r in rows:
+            groups.setdefault(r[factor], []).append(r["levels"]["1"]["si_sdr_i"])
+        cells = ", ".join(f"{k} {sum(v) / len(v):+.2f}" for k, v in groups.items())
+        out.append(f"mean SI-SDRi @1.0 by {factor}: {cells}")
+    return "\n".join(out)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--minutes", type=float, default=3.0)
-    parser.add_argument("--data", default="speech", choices=["speech", "heartbeat"])
+    parser.add_argument("--cpu-seconds", type=float, default=60.0, help="CPU budget per run")
+    parser.add_argument("--data", default="speech", choices=list(DATA))
     parser.add_argument(
         "--models",
         nargs="+",
         default=["wave_unet", "transformer_unet", "pixelshuffle_ae", "pixelshuffle_transformer_ae"],
     )
     parser.add_argument("--losses", nargs="+", default=["l1", "peak_l1", "wavelet", "combined", "mrstft"])
-    parser.add_argument("--curricula", nargs="+", default=list(CURRICULA))
-    parser.add_argument("--json", help="also write all results here")
+    parser.add_argument("--curricula", nargs="+", default=["none", "stepped", "ramp"])
+    parser.add_argument("--json", help="write all results here (updated after every run)")
+    parser.add_argument("--report", nargs="+", help="only print the table of these result files")
     args = parser.parse_args()
-    print(header(f"ablation on {args.data}, {args.minutes:g} min per run", 0))
+    if args.report:
+        rows = [r for f in args.report for r in json.loads(Path(f).read_text())]
+        print(table(rows))
+        print(marginals(rows))
+        return
+    torch.set_num_threads(1)
+    print(header(f"ablation on {args.data}, {args.cpu_seconds:g} CPU s per run, torch 1 thread", 0))
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for model in args.models:
             for loss in args.losses:
+                _, epoch_cpu = cpu_fit(config(Path(tmp) / "calibrate", model, loss, args.data, 1, []))
+                epochs = max(3, round(args.cpu_seconds / epoch_cpu))
+                print(f"# {model} {loss}: calibration epoch {epoch_cpu:.1f} CPU s -> {epochs} epochs", flush=True)
                 for curriculum in args.curricula:
-                    rows.append(run_one(model, loss, curriculum, args.data, args.minutes, Path(tmp)))
+                    rows.append(run_one(model, loss, curriculum, args.data, epochs, Path(tmp)))
                     r = rows[-1]
-                    print(f"# done {model} {loss} {curriculum}: {r['epochs']} epochs", flush=True)
-    keys = ["si_sdr_i", "pesq", "stoi"] if args.data == "speech" else ["si_sdr_i", "r_amp_error", "peak_f1"]
-    head = " | ".join(f"{k} @{g:g}" for g in GAINS for k in keys)
-    print(f"\n| model | loss | curriculum | epochs | {head} |")
-    print("|" + "---|" * (4 + len(GAINS) * len(keys)))
-    for r in rows:
-        cells = []
-        for g in GAINS:
-            level = r["levels"][f"{g:g}"]
-            cells += ["n/a" if level.get(k) is None else f"{level[k]:.2f}" for k in keys]
-        print(f"| {r['model']} | {r['loss']} | {r['curriculum']} | {r['epochs']} | " + " | ".join(cells) + " |")
-    if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=1))
+                    print(
+                        f"# done {model} {loss} {curriculum}: {r['epochs']} epochs, {r['cpu_s']:.0f} CPU s, "
+                        f"SI-SDRi @1.0 {r['levels']['1']['si_sdr_i']:+.2f} dB",
+                        flush=True,
+                    )
+                    if args.json:
+                        Path(args.json).write_text(json.dumps(rows, indent=1))
+    print(table(rows))
+    print(marginals(rows))
 
 
 if __name__ == "__main__":

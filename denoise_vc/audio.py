@@ -17,7 +17,8 @@ from denoise_vc.errors import AudioFileError
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 MAT_SUFFIX = ".mat"
-SUPPORTED_SUFFIXES = AUDIO_SUFFIXES + (MAT_SUFFIX,)
+WFDB_SUFFIX = ".hea"  # a PhysioNet WFDB record is named by its header; the samples sit in the .dat it lists
+SUPPORTED_SUFFIXES = AUDIO_SUFFIXES + (MAT_SUFFIX, WFDB_SUFFIX)
 
 
 def resample(x: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
@@ -74,6 +75,20 @@ def load_mat(path: Path, variable: str | None = None) -> np.ndarray:
     return np.ascontiguousarray(array)
 
 
+def load_wfdb(path: Path) -> tuple[np.ndarray, int]:
+    """A PhysioNet WFDB record (any storage format wfdb reads, e.g. MIT-BIH's 212) as (channels, time) in its
+    physical units (mV for ECG), with the record's own sample rate."""
+    import wfdb
+
+    try:
+        record = wfdb.rdrecord(str(path.with_suffix("")), physical=True)
+    except Exception as exc:  # wfdb raises many types for missing .dat files and bad headers
+        raise AudioFileError(f"{path}: not a readable WFDB record ({_short(exc)})") from None
+    if record.p_signal is None or record.p_signal.size == 0:
+        raise AudioFileError(f"{path}: WFDB record holds no samples")
+    return np.ascontiguousarray(record.p_signal.T, dtype=np.float32), int(round(record.fs))
+
+
 def audio_info(path: str | Path) -> sf._SoundFileInfo:
     """soundfile's header info, with a one-line error for missing or unreadable files."""
     path = Path(path)
@@ -93,10 +108,12 @@ def load_audio(
     mono: bool = True,
     mat_variable: str | None = None,
     mat_sample_rate: int | None = None,
+    channel: int | None = None,
 ) -> tuple[np.ndarray, int]:
-    """Load `path` as float32 (channels, time); mix to mono and resample when asked.
+    """Load `path` as float32 (channels, time); keep one `channel` or mix to mono, resample when asked.
 
-    `.mat` files carry no rate: `mat_sample_rate` (or `sample_rate`) says what it is.
+    `.mat` files carry no rate: `mat_sample_rate` (or `sample_rate`) says what it is. Picking a channel
+    matters for multi-lead ECG, where averaging leads would mix different projections of the heart.
     """
     path = Path(path)
     if not path.exists():
@@ -106,6 +123,8 @@ def load_audio(
         sr = int(mat_sample_rate or sample_rate or 0)
         if sr <= 0:
             raise AudioFileError(f"{path}: .mat files need data.mat_sample_rate")
+    elif path.suffix.lower() == WFDB_SUFFIX:
+        x, sr = load_wfdb(path)
     else:
         audio_info(path)
         try:
@@ -116,7 +135,11 @@ def load_audio(
     if x.shape[-1] == 0:
         raise AudioFileError(f"{path}: contains no samples")
     _check_finite(x, path)
-    if mono and x.shape[0] > 1:
+    if channel is not None:
+        if not -x.shape[0] <= channel < x.shape[0]:
+            raise AudioFileError(f"{path}: has {x.shape[0]} channels, channel {channel} does not exist")
+        x = x[[channel]]
+    elif mono and x.shape[0] > 1:
         x = x.mean(axis=0, keepdims=True)
     if sample_rate is not None and sr != sample_rate:
         x = resample(x, sr, sample_rate)

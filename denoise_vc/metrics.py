@@ -53,15 +53,25 @@ def stoi_score(estimate: np.ndarray, reference: np.ndarray, sample_rate: int, ex
 
 
 def detect_r_peaks(x: np.ndarray, sample_rate: int) -> np.ndarray:
-    """R peaks: local maxima above half the signal's 99th-percentile height, at least 250 ms apart."""
-    x = np.asarray(x, dtype=np.float64)
+    """R peaks: local maxima above half the 99th-percentile height over the median baseline, >= 250 ms apart."""
+    x = _above_baseline(x)
     height = 0.5 * np.percentile(x, 99)
     peaks, _ = find_peaks(x, height=max(height, 1e-6), distance=max(1, int(0.25 * sample_rate)))
     return peaks
 
 
+def _above_baseline(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    return x - np.median(x)
+
+
 def peak_scores(estimate: np.ndarray, reference: np.ndarray, sample_rate: int, tolerance_s: float = 0.05):
-    """(peak F1, mean relative R-amplitude error) of `estimate` against the peaks found in `reference`."""
+    """(peak F1, mean relative R-amplitude error) of `estimate` against the peaks found in `reference`.
+
+    Amplitudes are measured from each signal's median, the way R waves are read off an ECG's isoelectric
+    line, so a recording's DC offset (MIT-BIH lead MLII sits at about -0.3 mV) does not count as peak height.
+    """
+    estimate, reference = _above_baseline(estimate), _above_baseline(reference)
     ref_peaks = detect_r_peaks(reference, sample_rate)
     est_peaks = detect_r_peaks(estimate, sample_rate)
     if len(ref_peaks) == 0:

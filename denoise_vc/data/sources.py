@@ -68,14 +68,32 @@ def _split_files(files: list[Path], split: str, fractions: dict, seed: int) -> l
     return [files[i] for i in sorted(order[lo:hi])]
 
 
-def _load_folder(folder: str, sr: int, split: str, fractions: dict, seed: int, mat: dict) -> list[np.ndarray]:
-    files = _split_files(list_audio_files(folder), split, fractions, seed)
+def _time_portion(x: np.ndarray, split: str, fractions: dict) -> np.ndarray:
+    """The split's contiguous stretch of one long recording: train first, then valid, then test."""
+    n_valid = int(round(fractions.get("valid", 0.1) * len(x)))
+    n_test = int(round(fractions.get("test", 0.1) * len(x)))
+    n_train = len(x) - n_valid - n_test
+    bounds = {"train": (0, n_train), "valid": (n_train, n_train + n_valid), "test": (n_train + n_valid, len(x))}
+    lo, hi = bounds[split]
+    return x[lo:hi]
+
+
+def _load_folder(
+    folder: str, sr: int, split: str, fractions: dict, seed: int, load: dict, split_by: str = "files"
+) -> list[np.ndarray]:
+    """A split of a folder's recordings: whole files per split, or (split_by=time, for a few long records
+    such as ECG) the same stretch of every file, so no sample is in two splits."""
+    files = list_audio_files(folder)
     if not files:
-        raise AudioFileError(f"{folder}: no .wav/.flac/.ogg/.mat files found")
-    return [load_audio(f, sr, mono=True, **mat)[0][0] for f in files]
+        raise AudioFileError(f"{folder}: no .wav/.flac/.ogg/.mat/.hea files found")
+    if split_by == "time":
+        return [_time_portion(load_audio(f, sr, mono=True, **load)[0][0], split, fractions) for f in files]
+    if split_by != "files":
+        raise ConfigError(f"data.split_by must be files or time, got {split_by!r}")
+    return [load_audio(f, sr, mono=True, **load)[0][0] for f in _split_files(files, split, fractions, seed)]
 
 
-def _load_pairs(noisy_dir: str, clean_dir: str, sr: int, split: str, fractions: dict, seed: int, mat: dict):
+def _load_pairs(noisy_dir: str, clean_dir: str, sr: int, split: str, fractions: dict, seed: int, load: dict):
     clean_files = {p.stem: p for p in list_audio_files(clean_dir)}
     noisy_files = {p.stem: p for p in list_audio_files(noisy_dir)}
     names = sorted(set(clean_files) & set(noisy_files))
@@ -84,8 +102,8 @@ def _load_pairs(noisy_dir: str, clean_dir: str, sr: int, split: str, fractions: 
     chosen = _split_files([Path(n) for n in names], split, fractions, seed)
     clean, noise = [], []
     for name in (p.name for p in chosen):
-        c = load_audio(clean_files[name], sr, mono=True, **mat)[0][0]
-        n = load_audio(noisy_files[name], sr, mono=True, **mat)[0][0]
+        c = load_audio(clean_files[name], sr, mono=True, **load)[0][0]
+        n = load_audio(noisy_files[name], sr, mono=True, **load)[0][0]
         length = min(len(c), len(n))
         clean.append(c[:length])
         noise.append(n[:length] - c[:length])
@@ -93,7 +111,8 @@ def _load_pairs(noisy_dir: str, clean_dir: str, sr: int, split: str, fractions: 
 
 
 def _corpus_rms(arrays: list[np.ndarray]) -> float:
-    total = sum(float(np.sum(np.square(a, dtype=np.float64))) for a in arrays)
+    """RMS about each recording's mean: a DC offset (ECG baselines sit at -0.3 mV) is not signal power."""
+    total = sum(float(np.sum(np.square(a - np.mean(a, dtype=np.float64), dtype=np.float64))) for a in arrays)
     count = sum(len(a) for a in arrays)
     return float(np.sqrt(total / max(count, 1)))
 
@@ -124,14 +143,19 @@ def _build_corpus_cached(key: tuple) -> Corpus:
     split, seed = key[1], key[2]
     sr = int(cfg["sample_rate"])
     fractions = cfg.get("split") or {"valid": 0.1, "test": 0.1}
-    mat = {"mat_variable": cfg.get("mat_variable"), "mat_sample_rate": cfg.get("mat_sample_rate")}
+    load_args = {
+        "mat_variable": cfg.get("mat_variable"),
+        "mat_sample_rate": cfg.get("mat_sample_rate"),
+        "channel": cfg.get("channel"),
+    }
+    split_by = cfg.get("split_by") or "files"
     builtin = cfg.get("builtin") or {}
     counts = builtin.get("utterances") or {}
     if not cfg.get("clean"):
         raise ConfigError("data.clean is not set: pass data.clean=/path/to/clean/recordings")
     paired = bool(cfg.get("noisy"))
     if paired:
-        clean, noise = _load_pairs(cfg["noisy"], cfg["clean"], sr, split, fractions, seed, mat)
+        clean, noise = _load_pairs(cfg["noisy"], cfg["clean"], sr, split, fractions, seed, load_args)
         return Corpus(sr, tuple(map(_readonly, clean)), tuple(map(_readonly, noise)), paired=True)
 
     if cfg["clean"] in BUILTIN_CLEAN:
@@ -139,12 +163,12 @@ def _build_corpus_cached(key: tuple) -> Corpus:
             cfg["clean"], int(counts.get(split, 4)), float(builtin.get("utterance_s", 4.0)), sr, seed, split
         )
     else:
-        clean = _load_folder(cfg["clean"], sr, split, fractions, seed, mat)
+        clean = _load_folder(cfg["clean"], sr, split, fractions, seed, load_args, split_by)
     if cfg["noise"] == "builtin":
         noise_s = float(builtin.get("noise_s", 30.0)) * (1.0 if split == "train" else 0.5)
         noise = _builtin_noise(list(cfg["noise_kinds"]), noise_s, sr, seed, split)
     else:
-        noise = _load_folder(cfg["noise"], sr, split, fractions, seed, mat)
+        noise = _load_folder(cfg["noise"], sr, split, fractions, seed, load_args, split_by)
     ref = _corpus_rms(clean)
     noise = [n * (ref / (np.sqrt(np.mean(np.square(n, dtype=np.float64))) + 1e-12)) for n in noise]
     return Corpus(sr, tuple(map(_readonly, clean)), tuple(map(_readonly, noise)), paired=False)
