@@ -5,7 +5,8 @@
     python benchmarks/ablation.py --report speech.json other.json     # merge result files into one table
 
 The budget is CPU seconds, not wall seconds, so runs are comparable on a machine shared with other work:
-for each (model, loss) one calibration epoch is timed with `time.process_time` (torch on one thread),
+for each (model, loss) one calibration epoch is timed with `time.process_time` (torch on one thread;
+the data are generated and cached first, so that cost is not counted as training),
 and every run of that pair then gets `budget / epoch_cpu` epochs (at least 3). The curricula are laid
 over those epochs: stepped 0 -> 0.25 -> 0.5 -> 0.75 -> 1.0 at evenly spaced milestones over the first
 60 %, ramp linear from 0 to the target over the same 60 %, then the target. Every run uses the same
@@ -171,7 +172,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for model in args.models:
             for loss in args.losses:
-                _, epoch_cpu = cpu_fit(config(Path(tmp) / "calibrate", model, loss, args.data, 1, []))
+                calibration = config(Path(tmp) / "calibrate", model, loss, args.data, 1, [])
+                build_solver(calibration)  # builds and caches the corpora, which must not count as an epoch
+                _, epoch_cpu = cpu_fit(calibration)
                 epochs = max(3, round(args.cpu_seconds / epoch_cpu))
                 print(f"# {model} {loss}: calibration epoch {epoch_cpu:.1f} CPU s -> {epochs} epochs", flush=True)
                 for curriculum in args.curricula:
