@@ -99,9 +99,9 @@ def main() -> None:
     parser.add_argument("--skip-training", action="store_true", help="only the denoise RTF table")
     args = parser.parse_args()
     print(header("speed", 0))
-    from models import MODELS
+    from models import denoisers
 
-    args.models = args.models or sorted(MODELS)
+    args.models = args.models or denoisers()
 
     print(f"\n## denoise real-time factor ({args.seconds:g} s of audio, chunked, median of 3)\n")
     print("| model | rate | threads | RTF | x real time | model build (s) | peak RSS (MB) |")

@@ -1,8 +1,8 @@
 """Denoiser and VC networks (torch modules only), registered by name so configs select them."""
 
-from models.registry import MODELS, build_model, register
+from models.registry import MODELS, build_model, denoisers, register
 
 # Importing the modules registers their models.
 from models import conv_ae, pixelshuffle_ae, wave_unet  # noqa: E402,F401  isort: skip
 
-__all__ = ["MODELS", "build_model", "register"]
+__all__ = ["MODELS", "build_model", "denoisers", "register"]

@@ -30,3 +30,8 @@ def build_model(name: str, **args: Any) -> nn.Module:
         raise ValueError(f"model {name!r}: {exc}") from None
     model.init_args = dict(args)
     return model
+
+
+def denoisers() -> list[str]:
+    """Names of the waveform-in, waveform-out models; other tasks (the VC acoustic model) set `task`."""
+    return sorted(name for name, cls in MODELS.items() if getattr(cls, "task", "denoise") == "denoise")
