@@ -21,6 +21,8 @@ from solvers.denoise import DenoiseSolver
 
 
 class DiffusionSolver(DenoiseSolver):
+    """DenoiseSolver with the flow/bridge training step and an EMA of the weights (`solver.ema_decay`)."""
+
     def __init__(
         self,
         cfg: DictConfig,
