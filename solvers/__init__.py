@@ -2,5 +2,6 @@
 
 from solvers.base import Solver
 from solvers.denoise import DenoiseSolver
+from solvers.diffusion import DiffusionSolver
 
-__all__ = ["Solver", "DenoiseSolver"]
+__all__ = ["Solver", "DenoiseSolver", "DiffusionSolver"]

@@ -83,6 +83,16 @@ class Solver:
     def after_validation(self, epoch: int) -> None:
         """Plots, audio samples: anything a person looks at."""
 
+    def after_step(self) -> None:
+        """Called after each optimiser step (e.g. to update an EMA of the weights)."""
+
+    def extra_train_state(self) -> dict[str, Any]:
+        """Subclass state that `last.pth` must carry for an exact resume (tensors and plain Python only)."""
+        return {}
+
+    def load_extra_train_state(self, state: dict[str, Any]) -> None:
+        """Restore what `extra_train_state` saved; called after the base state is restored."""
+
     # -- set-up ----------------------------------------------------------------------------------
     def _make_optimizer(self) -> torch.optim.Optimizer:
         params = [p for p in self.model.parameters() if p.requires_grad]
@@ -137,6 +147,7 @@ class Solver:
                 "bad_epochs": self.bad_epochs,
                 "skipped_steps": self.skipped_steps,
                 "torch_rng": torch.get_rng_state(),
+                "extra": self.extra_train_state(),
             }
         return payload
 
@@ -158,6 +169,7 @@ class Solver:
         self.bad_epochs = int(state["bad_epochs"])
         self.skipped_steps = int(state.get("skipped_steps", 0))
         torch.set_rng_state(state["torch_rng"])
+        self.load_extra_train_state(state.get("extra") or {})
         self.epoch = int(ckpt["meta"]["epoch"])
         self.step = int(ckpt["meta"]["step"])
         return True
@@ -224,6 +236,7 @@ class Solver:
                 continue
             self.scaler.step(self.optimizer)
             self.scaler.update()
+            self.after_step()
             self.step += 1
             total += float(loss.detach())
             count += 1

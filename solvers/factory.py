@@ -14,6 +14,7 @@ from denoise_vc.losses import build_loss
 from denoise_vc.tracking import build_logger
 from models import build_model
 from solvers.denoise import DenoiseSolver
+from solvers.diffusion import DiffusionSolver
 
 
 def mix_settings(data_cfg, train: bool) -> MixSettings:
@@ -67,4 +68,5 @@ def build_solver(cfg: DictConfig) -> DenoiseSolver:
     loss_args = to_plain(cfg.loss)
     loss = build_loss(loss_args.pop("name"), **loss_args)
     model = build_denoiser(cfg.model, seed)
-    return DenoiseSolver(cfg, model, loss, train_set, valid_set, build_logger(cfg.logger, cfg.run_dir))
+    solver_class = DiffusionSolver if cfg.model.name == "diffusion" else DenoiseSolver
+    return solver_class(cfg, model, loss, train_set, valid_set, build_logger(cfg.logger, cfg.run_dir))
