@@ -124,7 +124,8 @@ def cmd_denoise(args: argparse.Namespace) -> int:
     if not inputs:
         raise DenoiseVCError("no input files given")
     if failures:
-        print(f"{len(inputs) - failures} of {len(inputs)} files denoised, {failures} failed", file=sys.stderr)
+        if len(inputs) > 1:  # a single file's own error line is the last word
+            print(f"{len(inputs) - failures} of {len(inputs)} files denoised, {failures} failed", file=sys.stderr)
         return EXIT_PARTIAL if failures < len(inputs) else EXIT_ERROR
     return 0
 

@@ -198,8 +198,19 @@ def _tune_config(cfg: DictConfig):
     )
 
 
+def _preflight(cfg: DictConfig) -> None:
+    """Build the model and loss once here, so a config mistake is one error line, not one failed trial each."""
+    from denoise_vc.losses import build_loss
+    from solvers.factory import build_denoiser
+
+    build_denoiser(cfg.model, int(cfg.seed))
+    loss_args = to_plain(cfg.loss)
+    build_loss(loss_args.pop("name"), **loss_args)
+
+
 def run_sweep(cfg: DictConfig) -> dict[str, Any]:
     """Run (or resume) the sweep described by `cfg.tune`; returns a summary with the best trial."""
+    _preflight(cfg)
     import ray
     from ray import tune
 

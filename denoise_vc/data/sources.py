@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from denoise_vc.audio import list_audio_files, load_audio
+from denoise_vc.audio import AUDIO_SUFFIXES, audio_info, list_audio_files, load_audio
 from denoise_vc.data.noises import generate_noise
 from denoise_vc.data.synth import heartbeat_like, speech_like
 from denoise_vc.errors import AudioFileError, ConfigError
@@ -69,10 +69,29 @@ def _split_files(files: list[Path], split: str, fractions: dict, seed: int) -> l
 
 
 def _load_folder(folder: str, sr: int, split: str, fractions: dict, seed: int, mat: dict) -> list[np.ndarray]:
-    files = _split_files(list_audio_files(folder), split, fractions, seed)
+    """The split's recordings, mixed to mono at `sr`. Every file's header is checked, whatever its split,
+    and all unusable files are named in one error, so a corpus is repaired in one pass, not one per run."""
+    every = list_audio_files(folder)
+    files = _split_files(every, split, fractions, seed)
     if not files:
         raise AudioFileError(f"{folder}: no .wav/.flac/.ogg/.mat files found")
-    return [load_audio(f, sr, mono=True, **mat)[0][0] for f in files]
+    loaded, problems = [], []
+    for f in every:
+        try:
+            if f in files:
+                loaded.append(load_audio(f, sr, mono=True, **mat)[0][0])
+            elif f.suffix.lower() in AUDIO_SUFFIXES and audio_info(f).frames == 0:
+                raise AudioFileError(f"{f}: contains no samples")
+        except AudioFileError as exc:
+            problems.append(str(exc))
+    if len(problems) == 1 and len(every) == 1:
+        raise AudioFileError(problems[0])
+    if problems:
+        raise AudioFileError(
+            f"{folder}: {len(problems)} of {len(every)} files unusable (fix or remove them): {'; '.join(problems[:3])}"
+            + ("; ..." if len(problems) > 3 else "")
+        )
+    return loaded
 
 
 def _load_pairs(noisy_dir: str, clean_dir: str, sr: int, split: str, fractions: dict, seed: int, mat: dict):
