@@ -416,4 +416,6 @@ def run_case(command: Command, case: Case, scratch: Path, checkpoint: Path) -> O
     after = snapshot(inputs)
     changed = sorted(k for k in before if before[k] != after.get(k))
     outputs = sorted(p for p in out.rglob("*") if p.is_file()) if out.exists() else []
-    return Outcome(target, code, stdout.getvalue(), stderr.getvalue(), changed, leftovers(out) + leftovers(inputs), outputs)
+    return Outcome(
+        target, code, stdout.getvalue(), stderr.getvalue(), changed, leftovers(out) + leftovers(inputs), outputs
+    )
