@@ -426,3 +426,61 @@ def run_case(command: Command, case: Case, scratch: Path, checkpoint: Path) -> O
     return Outcome(
         target, code, stdout.getvalue(), stderr.getvalue(), changed, leftovers(out) + leftovers(inputs), outputs
     )
+
+
+def problems(command: Command, case: Case, outcome: Outcome) -> list[str]:
+    """Everything wrong with how `command` handled `case` (empty when it did the right thing)."""
+    found = []
+    expected, lines = command.expected(case), outcome.stderr.strip().splitlines()
+    if outcome.kind != expected:
+        found.append(f"{outcome.kind} instead of {expected}: {(lines or ['(no error output)'])[-1][:200]}")
+    if outcome.inputs_changed:
+        found.append(f"inputs changed: {', '.join(outcome.inputs_changed)}")
+    if outcome.leftovers:
+        found.append(f"temp files left: {', '.join(p.name for p in outcome.leftovers)}")
+    if found:
+        return found
+    if expected == "ok":
+        return _output_problems(command.name, outcome)
+    if expected == "refuse":
+        if len(lines) != 1 or case.says not in lines[0]:
+            found.append(f"refusal is not one line saying {case.says!r}: {lines}")
+        elif case.group in ("audio", "checkpoint", "data", "folder") and str(outcome.target) not in lines[0]:
+            found.append(f"refusal does not name {outcome.target}")
+        written = [p.name for p in outcome.outputs if p.suffix in (".wav", ".flac", ".ogg", ".zip", ".pth", ".json")]
+        if written:
+            found.append(f"refused but wrote {', '.join(written)}")
+        return found
+    names = sorted(p.name for p in outcome.outputs)  # partial: good files written, each bad one named
+    if names != ["good_a.wav", "good_b.flac"]:
+        found.append(f"wrote {names}, expected the two good files")
+    for bad in ("bad.wav: not a readable audio file", "nan.wav: contains NaN or Inf"):
+        if not any(line.startswith("error: ") and bad in line for line in lines):
+            found.append(f"no error line for {bad.split(':')[0]}")
+    if lines[-1:] != ["2 of 4 files denoised, 2 failed"]:
+        found.append(f"last line {lines[-1:]} is not the summary")
+    return found
+
+
+def _output_problems(command: str, outcome: Outcome) -> list[str]:
+    """What a correct output is for each command: denoise keeps the input's rate, channels and length."""
+    names = {p.name: p for p in outcome.outputs}
+    if command == "denoise":
+        src = Path(outcome.target)
+        if list(names) != [src.name]:
+            return [f"wrote {list(names)}, expected {src.name}"]
+        got, ref = sf.info(names[src.name]), sf.info(src)
+        if (got.frames, got.channels, got.samplerate) != (ref.frames, ref.channels, ref.samplerate):
+            shapes = [f"{i.frames}x{i.channels}@{i.samplerate}" for i in (got, ref)]
+            return [f"output {shapes[0]}, input {shapes[1]}"]
+        y, _ = sf.read(names[src.name], dtype="float32", always_2d=True)
+        return [] if np.all(np.isfinite(y)) and np.abs(y).max() <= 1.0 else ["output not finite or outside [-1, 1]"]
+    if command == "evaluate":
+        import json
+
+        levels = json.loads(names["metrics.json"].read_text())["levels"] if "metrics.json" in names else {}
+        return [] if levels and all(np.isfinite(r["si_sdr"]) for r in levels.values()) else ["no finite metrics"]
+    if command == "train":
+        missing = {"best.pth", "last.pth", "history.json"} - set(names)
+        return [f"run lacks {', '.join(sorted(missing))}"] if missing else []
+    return [f"no output check for {command}"]
