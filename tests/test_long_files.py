@@ -10,8 +10,10 @@ import soundfile as sf
 from denoise_vc.testing.bad_inputs import tiny_checkpoint, write_long_wav
 
 # The bound: streaming holds one 10 s read block, a few 5 s windows and one window's activations of the
-# model, whatever the file's length; 32 MiB is under a third of the 110 MiB that the 30 minutes take as
-# float32 at the model's 16 kHz, so any code path that holds the whole signal once fails the test.
+# model (the channels of a file run as one batch, so it is per channel), whatever the file's length;
+# 32 MiB is under a third of the 110 MiB that the 30 minutes take as float32 at the model's 16 kHz, so
+# any code path that holds the whole signal once fails the test. benchmarks/robustness.py shows that a
+# tenth of the length costs the same.
 BOUND_MB = 32
 
 

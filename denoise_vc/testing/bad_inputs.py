@@ -72,14 +72,15 @@ def tone(seconds: float, rate: int, channels: int = 1, amplitude: float = 0.5) -
     return np.repeat(x.astype(np.float32)[:, None], channels, axis=1)
 
 
-def write_long_wav(path: Path, minutes: float, rate: int = RATE, block_s: float = 60.0) -> Path:
+def write_long_wav(path: Path, minutes: float, rate: int = RATE, channels: int = 1, block_s: float = 60.0) -> Path:
     """A long 16-bit wav written block by block, so the writer never holds the whole signal."""
     total, block = int(minutes * 60 * rate), int(block_s * rate)
-    with sf.SoundFile(str(path), "w", rate, 1, subtype="PCM_16") as out:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with sf.SoundFile(str(path), "w", rate, channels, subtype="PCM_16") as out:
         for start in range(0, total, block):
             n = min(block, total - start)
             t = (start + np.arange(n)) / rate
-            out.write((0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32))
+            out.write(np.repeat((0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)[:, None], channels, axis=1))
     return path
 
 

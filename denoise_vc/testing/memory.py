@@ -21,8 +21,14 @@ from denoise_vc.testing.bad_inputs import tone
 
 
 def peak_rss_mb() -> float:
-    """Peak resident set size of this process so far (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """Peak resident set size of this process so far: VmHWM, which starts afresh at exec. (ru_maxrss
+    does not: a child keeps its parent's peak at fork time, which would hide the child's own.)"""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (2**20 if sys.platform == "darwin" else 1024)
 
 
 def measure(checkpoint: Path, long_file: Path, out: Path) -> dict[str, float]:
