@@ -94,7 +94,7 @@ def main() -> None:
 
         if not args.skip_memory:
             print(
-                f"\nlong files, tiny conv_ae at 16 kHz, 1 thread, fresh process each (a tenth of the length, then all):"
+                "\nlong files, tiny conv_ae at 16 kHz, 1 thread, fresh process each (a tenth of the length, then all):"
             )
             print(
                 f"{'file':<24}{'float32 at 16k':>16}{'peak before':>13}{'peak after':>12}{'increase':>10}"
