@@ -19,6 +19,12 @@ import soundfile as sf
 from denoise_vc.cli import main as cli
 from denoise_vc.testing.bad_inputs import tone
 
+# Streaming holds one 10 s read block, a few 5 s windows and one window's activations per channel (the
+# channels of a file run as one batch), whatever the file's length. The tiny test model needs about 15 MiB
+# per channel; 32 MiB is under a third of the 110 MiB that 30 minutes take as float32 at 16 kHz, so a code
+# path that holds the whole signal once cannot pass.
+BOUND_MB_PER_CHANNEL = 32
+
 
 def peak_rss_mb() -> float:
     """Peak resident set size of this process so far: VmHWM, which starts afresh at exec. (ru_maxrss
