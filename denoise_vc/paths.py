@@ -23,3 +23,13 @@ def confined(run_dir: str | Path, relative: str | Path, what: str = "path") -> P
     if target != root and root not in target.parents:
         raise ConfigError(f"{what} {str(relative)!r}: leads outside the run directory {root}")
     return target
+
+
+def not_an_input(output: str | Path, *inputs: str | Path) -> Path:
+    """`output`, unless it is one of `inputs` (the same file, through any path or link): inputs are never
+    overwritten, whatever the user types."""
+    out = Path(output).expanduser().resolve()
+    for src in inputs:
+        if out == Path(src).expanduser().resolve():
+            raise ConfigError(f"{output}: output would overwrite the input {src}; choose another output path")
+    return Path(output)

@@ -45,3 +45,15 @@ def test_tune_refuses_a_marker_outside_its_run_dir_before_starting_ray(tmp_path,
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "tune.fail_once_at_epoch.marker" in err and "must be relative" in err
     assert not target.exists() and not (tmp_path / "sweep" / "ray").exists()
+
+
+def test_an_output_that_is_an_input_under_another_name_is_refused(tmp_path):
+    from denoise_vc.paths import not_an_input
+
+    (tmp_path / "model.pth").write_bytes(b"weights")
+    (tmp_path / "alias.pth").symlink_to(tmp_path / "model.pth")
+    assert not_an_input(tmp_path / "bundle.zip", tmp_path / "model.pth") == tmp_path / "bundle.zip"
+    for same in (tmp_path / "alias.pth", tmp_path / "sub" / ".." / "model.pth"):
+        with pytest.raises(ConfigError, match="would overwrite the input"):
+            not_an_input(same, tmp_path / "model.pth")
+    assert (tmp_path / "model.pth").read_bytes() == b"weights"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import io
 import pickle
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -216,7 +217,7 @@ FOLDER_CASE = "folder with good and bad files"
 @dataclass(frozen=True)
 class Case:
     name: str
-    group: str  # audio | folder | data | checkpoint | override
+    group: str  # audio | folder | data | checkpoint | output | override
     make: Callable[[Path], Path | str]  # writes the input under a scratch folder; returns it (or an override)
     expect: str  # ok | refuse | partial
     says: str = ""  # fragment the error line must contain (refusals)
@@ -261,6 +262,7 @@ CASES: list[Case] = [
     Case("truncated checkpoint", "checkpoint", _truncated_ckpt, "refuse", "corrupt or truncated checkpoint"),
     Case("pickle payload that runs code", "checkpoint", _pickle_payload, "refuse", "could run code"),
     Case("audio file as checkpoint", "checkpoint", _wav("audio.pth", 0.1, format="WAV"), "refuse", "audio.pth"),
+    Case("output path = input path", "output", lambda f: f / "ok.wav", "refuse", "would overwrite the input"),
     Case("unknown model name", "override", lambda f: "model=nope", "refuse", "model/nope"),
     Case("unknown model in model.name", "override", lambda f: "model.name=nope", "refuse", "unknown model 'nope'"),
     Case("override without =", "override", lambda f: "solver.epochs", "refuse", "expected key=value"),
@@ -292,6 +294,8 @@ class Command:
 
 
 def _denoise(case: Case, target, ws: Workspace) -> list[str] | None:
+    if case.group == "output":  # the input's own folder as the output folder
+        return ["denoise", str(target), "-o", str(Path(target).parent), "--checkpoint", str(ws.checkpoint)]
     if case.group in ("audio", "folder"):
         return ["denoise", str(target), "-o", str(ws.out), "--checkpoint", str(ws.checkpoint)]
     if case.group == "checkpoint":
@@ -306,6 +310,8 @@ def _data_folder(target: Path) -> list[str]:
 
 def _evaluate(case: Case, target, ws: Workspace) -> list[str] | None:
     json_out = ["--json", str(ws.out / "metrics.json")]
+    if case.group == "output":  # the metrics written over the checkpoint
+        return ["evaluate", "--checkpoint", str(ws.checkpoint), "--json", str(ws.checkpoint)]
     if case.group == "checkpoint":
         return ["evaluate", "--checkpoint", str(target), *json_out]
     if case.group == "override" and case.name not in ("unknown model name", "unknown model in model.name"):
@@ -338,6 +344,8 @@ def _tune(case: Case, target, ws: Workspace) -> list[str] | None:
 
 
 def _export(case: Case, target, ws: Workspace) -> list[str] | None:
+    if case.group == "output":  # the bundle written over the checkpoint
+        return ["export", "--checkpoint", str(ws.checkpoint), "-o", str(ws.checkpoint)]
     if case.group == "checkpoint":
         return ["export", "--checkpoint", str(target), "-o", str(ws.out / "bundle.zip")]
     return None
@@ -407,8 +415,9 @@ def run_case(command: Command, case: Case, scratch: Path, checkpoint: Path) -> O
     inputs, out = scratch / "in", scratch / "out"
     inputs.mkdir(parents=True)
     sf.write(inputs / "ok.wav", tone(0.25, RATE), RATE)
+    shutil.copyfile(checkpoint, inputs / "model.pth")  # a copy among the inputs: its bytes are checked too
     target = case.make(inputs)
-    ws = Workspace(inputs, checkpoint, out)
+    ws = Workspace(inputs, inputs / "model.pth", out)
     argv = command.argv(case, target, ws)
     assert argv is not None, f"{command.name} does not take {case.name}"
     before = snapshot(inputs)
