@@ -97,9 +97,34 @@ def audio_info(path: str | Path) -> sf._SoundFileInfo:
     if path.is_dir():
         raise AudioFileError(f"{path}: is a directory, expected an audio file")
     try:
-        return sf.info(str(path))
+        info = sf.info(str(path))
     except Exception as exc:
         raise AudioFileError(f"{path}: not a readable audio file ({_short(exc)})") from None
+    if info.format == "WAV":
+        _check_wav_complete(path)
+    return info
+
+
+def _check_wav_complete(path: Path) -> None:
+    """Refuse a WAV whose data chunk is shorter than its header says (an interrupted copy or recording):
+    libsndfile would quietly read the part that is there. A size of 0 or 0xFFFFFFFF (a writer that never
+    went back to fill it in) is accepted."""
+    import struct
+
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        if handle.read(12)[8:12] != b"WAVE":
+            return
+        while handle.tell() + 8 <= size:
+            chunk, length = struct.unpack("<4sI", handle.read(8))
+            if chunk == b"data":
+                present = size - handle.tell()
+                if length not in (0, 0xFFFFFFFF) and length > present:
+                    raise AudioFileError(
+                        f"{path}: truncated, the header declares {length} bytes of samples but {present} are present"
+                    )
+                return
+            handle.seek(length + (length & 1), 1)
 
 
 def load_audio(
@@ -168,7 +193,7 @@ def list_audio_files(root: str | Path, suffixes: tuple[str, ...] = SUPPORTED_SUF
     """Every supported file below `root` (recursively), sorted so splits are reproducible."""
     root = Path(root)
     if not root.exists():
-        raise AudioFileError(f"{root}: folder not found")
+        raise AudioFileError(f"{root}: file or folder not found")
     if root.is_file():
         return [root]
     return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)

@@ -58,6 +58,8 @@ def load_checkpoint(path: str | Path, kind: str | None = None, map_location: str
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(f"{path}: corrupt or truncated checkpoint ({first[:120]})") from None
+    except Exception as exc:  # other files make the restricted unpickler fail in arbitrary ways (IndexError, ...)
+        raise CheckpointError(f"{path}: not a checkpoint ({type(exc).__name__} while unpickling)") from None
     if not isinstance(payload, dict) or "kind" not in payload or "state_dict" not in payload:
         raise CheckpointError(f"{path}: not a denoise-vc checkpoint (no 'kind'/'state_dict' entries)")
     if kind is not None and payload["kind"] != kind:

@@ -66,6 +66,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from denoise_vc.export import export_bundle, verify_bundle
+    from denoise_vc.paths import not_an_input
 
     if args.verify:
         result = verify_bundle(args.verify)
@@ -76,7 +77,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         return 0
     if not (args.checkpoint and args.output):
         raise DenoiseVCError("export needs --checkpoint CKPT -o BUNDLE.zip (or --verify BUNDLE.zip)")
-    print(f"wrote {export_bundle(args.checkpoint, args.output)}")
+    print(f"wrote {export_bundle(args.checkpoint, not_an_input(args.output, args.checkpoint))}")
     return 0
 
 
@@ -124,7 +125,8 @@ def cmd_denoise(args: argparse.Namespace) -> int:
     if not inputs:
         raise DenoiseVCError("no input files given")
     if failures:
-        print(f"{len(inputs) - failures} of {len(inputs)} files denoised, {failures} failed", file=sys.stderr)
+        if len(inputs) > 1:  # a single file's own error line is the last word
+            print(f"{len(inputs) - failures} of {len(inputs)} files denoised, {failures} failed", file=sys.stderr)
         return EXIT_PARTIAL if failures < len(inputs) else EXIT_ERROR
     return 0
 
@@ -156,7 +158,10 @@ def evaluate_checkpoint(checkpoint: str | Path, overrides: list[str], gains=None
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from denoise_vc.evaluation import format_table
+    from denoise_vc.paths import not_an_input
 
+    if args.json:
+        not_an_input(args.json, args.checkpoint)
     results, rate = evaluate_checkpoint(args.checkpoint, args.overrides, args.gains, args.snrs, args.device)
     print(format_table(results, rate))
     if args.json:

@@ -32,16 +32,48 @@ def compose_config(overrides: list[str] | None = None, config_name: str = "confi
     missing = OmegaConf.missing_keys(cfg)
     if missing:
         raise ConfigError(f"config needs a value for {', '.join(sorted(missing))} (pass it as key=value)")
+    groups = [o for o in overrides or [] if (CONFIG_DIR / o.split("=", 1)[0].lstrip("+~")).is_dir()]
+    if len(groups) < len(overrides or []):  # YAML has no schema: compare each value with its default's kind
+        defaults = compose_config(groups, config_name)
+        seen = set()
+        for item in reversed(overrides or []):  # the last override of a key is the one that counts
+            key = item.split("=", 1)[0]
+            if key.startswith(("+", "~")) or item in groups or key in seen:
+                continue
+            seen.add(key)
+            old, new = OmegaConf.select(defaults, key, default=None), OmegaConf.select(cfg, key, default=None)
+            if _kind(old) and _kind(new) and _kind(old) != _kind(new):
+                raise ConfigError(f"invalid config override {item!r}: {key} is a {_kind(old)}, got a {_kind(new)}")
     return cfg
 
 
 def apply_overrides(base: dict | DictConfig, overrides: list[str]) -> DictConfig:
-    """A stored config (e.g. from a checkpoint) with dotted `key=value` overrides merged in."""
+    """A stored config (e.g. from a checkpoint) with dotted `key=value` overrides merged in.
+
+    As with Hydra, a key must already exist (a typo is refused, not silently added) unless written
+    `+key=value`, and a number, flag or text cannot be replaced by a value of another kind."""
     cfg = OmegaConf.create(to_plain(base) if isinstance(base, DictConfig) else base)
     try:
-        return OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(overrides)))
+        update = OmegaConf.from_dotlist([o.removeprefix("+") for o in overrides])
     except Exception as exc:
         raise ConfigError(f"invalid override: {' '.join(str(exc).split())[:300]}") from None
+    absent = object()
+    for item in overrides:
+        key = item.split("=", 1)[0]
+        old = OmegaConf.select(cfg, key.removeprefix("+"), default=absent)
+        new = OmegaConf.select(update, key.removeprefix("+"))
+        if old is absent and not key.startswith("+"):
+            raise ConfigError(f"invalid override {item!r}: no config key {key!r} (write +{key}=... to add one)")
+        if _kind(old) and _kind(new) and _kind(old) != _kind(new):
+            raise ConfigError(f"invalid override {item!r}: {key} is a {_kind(old)}, got a {_kind(new)}")
+    return OmegaConf.merge(cfg, update)
+
+
+def _kind(value: Any) -> str | None:
+    """'number', 'flag' or 'text' for scalars (None for null, lists and sections, which may change kind)."""
+    if isinstance(value, bool):
+        return "flag"
+    return "number" if isinstance(value, int | float) else "text" if isinstance(value, str) else None
 
 
 def to_plain(cfg: DictConfig | dict) -> dict[str, Any]:

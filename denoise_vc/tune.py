@@ -23,6 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from denoise_vc.config import save_yaml, to_plain
 from denoise_vc.errors import ConfigError, DenoiseVCError
+from denoise_vc.paths import confined
 
 EXPERIMENT = "sweep"
 DISTRIBUTION = re.compile(r"^\s*(\w+)\s*\((.*)\)\s*$", re.S)
@@ -104,6 +105,7 @@ def run_trial(params: dict[str, Any], base: dict) -> None:
     cfg = trial_config(base, params, str(run_dir))
     solver = build_solver(cfg)
     fault = base["tune"].get("fail_once_at_epoch")
+    marker = confined(base["run_dir"], fault["marker"], "tune.fail_once_at_epoch.marker") if fault else None
 
     def report(solver, row: dict[str, Any]) -> None:
         metrics = {k: v for k, v in row.items() if isinstance(v, int | float) and not isinstance(v, bool)}
@@ -113,8 +115,8 @@ def run_trial(params: dict[str, Any], base: dict) -> None:
             for name in ("last.pth", "best.pth"):
                 _link_or_copy(solver.run_dir / name, Path(folder) / name)
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
-        if fault and row["epoch"] == int(fault["epoch"]) and not Path(fault["marker"]).exists():
-            Path(fault["marker"]).write_text("failed once\n")
+        if fault and row["epoch"] == int(fault["epoch"]) and not marker.exists():
+            marker.write_text("failed once\n")
             raise RuntimeError(f"injected failure after epoch {row['epoch']} (tune.fail_once_at_epoch)")
 
     solver.epoch_callbacks.append(report)
@@ -198,8 +200,23 @@ def _tune_config(cfg: DictConfig):
     )
 
 
+def _preflight(cfg: DictConfig) -> None:
+    """Check the model, loss and written paths here, so a config mistake is one error line, not one failed
+    trial each."""
+    from denoise_vc.losses import build_loss
+    from solvers.factory import build_denoiser
+
+    build_denoiser(cfg.model, int(cfg.seed))
+    loss_args = to_plain(cfg.loss)
+    build_loss(loss_args.pop("name"), **loss_args)
+    fault = cfg.tune.get("fail_once_at_epoch")
+    if fault:
+        confined(cfg.run_dir, fault["marker"], "tune.fail_once_at_epoch.marker")
+
+
 def run_sweep(cfg: DictConfig) -> dict[str, Any]:
     """Run (or resume) the sweep described by `cfg.tune`; returns a summary with the best trial."""
+    _preflight(cfg)
     import ray
     from ray import tune
 

@@ -55,6 +55,9 @@ def build_denoiser(model_cfg, seed: int):
 def build_solver(cfg: DictConfig) -> DenoiseSolver:
     data = cfg.data
     seed = int(cfg.seed)
+    model = build_denoiser(cfg.model, seed)  # config mistakes surface before any data is loaded
+    loss_args = to_plain(cfg.loss)
+    loss = build_loss(loss_args.pop("name"), **loss_args)
     train_set = TrainSet(
         build_corpus(data, "train", seed),
         int(data.segment_length),
@@ -65,8 +68,5 @@ def build_solver(cfg: DictConfig) -> DenoiseSolver:
         snr_db=data.get("snr_db"),
     )
     valid_set = build_eval_set(cfg, "valid", int(data.segment_length), int(data.valid_items))
-    loss_args = to_plain(cfg.loss)
-    loss = build_loss(loss_args.pop("name"), **loss_args)
-    model = build_denoiser(cfg.model, seed)
     solver_class = DiffusionSolver if cfg.model.name == "diffusion" else DenoiseSolver
     return solver_class(cfg, model, loss, train_set, valid_set, build_logger(cfg.logger, cfg.run_dir))

@@ -94,14 +94,14 @@ def test_asha_sweep_writes_table_best_config_and_checkpoint(tmp_path):
 
 def test_a_crashed_trial_is_completed_by_resume(tmp_path, capsys):
     run = tmp_path / "crash"
-    marker = tmp_path / "failed-once"
+    marker = run / "failed-once"
     args = [
         "tune",
         f"run_dir={run}",
         *SWEEP,
         "tune.num_samples=2",
         "tune.scheduler=fifo",
-        f"+tune.fail_once_at_epoch={{epoch: 1, marker: '{marker}'}}",
+        "+tune.fail_once_at_epoch={epoch: 1, marker: failed-once}",
     ]
     assert main(args) == 3
     assert marker.exists()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from denoise_vc.audio import list_audio_files, load_audio
+from denoise_vc.audio import AUDIO_SUFFIXES, audio_info, list_audio_files, load_audio
 from denoise_vc.data.noises import generate_noise
 from denoise_vc.data.synth import heartbeat_like, speech_like
 from denoise_vc.errors import AudioFileError, ConfigError
@@ -81,16 +81,34 @@ def _time_portion(x: np.ndarray, split: str, fractions: dict) -> np.ndarray:
 def _load_folder(
     folder: str, sr: int, split: str, fractions: dict, seed: int, load: dict, split_by: str = "files"
 ) -> list[np.ndarray]:
-    """A split of a folder's recordings: whole files per split, or (split_by=time, for a few long records
-    such as ECG) the same stretch of every file, so no sample is in two splits."""
-    files = list_audio_files(folder)
+    """The split's recordings, mono at `sr`: whole files per split, or (split_by=time, for a few long records
+    such as ECG) the split's stretch of every file, so no sample is in two splits. Every file's header is
+    checked, whatever its split, and all unusable files are named in one error, so a corpus is repaired in
+    one pass, not one per run."""
+    if split_by not in ("files", "time"):
+        raise ConfigError(f"data.split_by must be files or time, got {split_by!r}")
+    every = list_audio_files(folder)
+    files = every if split_by == "time" else _split_files(every, split, fractions, seed)
     if not files:
         raise AudioFileError(f"{folder}: no .wav/.flac/.ogg/.mat/.hea files found")
-    if split_by == "time":
-        return [_time_portion(load_audio(f, sr, mono=True, **load)[0][0], split, fractions) for f in files]
-    if split_by != "files":
-        raise ConfigError(f"data.split_by must be files or time, got {split_by!r}")
-    return [load_audio(f, sr, mono=True, **load)[0][0] for f in _split_files(files, split, fractions, seed)]
+    loaded, problems = [], []
+    for f in every:
+        try:
+            if f in files:
+                x = load_audio(f, sr, mono=True, **load)[0][0]
+                loaded.append(_time_portion(x, split, fractions) if split_by == "time" else x)
+            elif f.suffix.lower() in AUDIO_SUFFIXES and audio_info(f).frames == 0:
+                raise AudioFileError(f"{f}: contains no samples")
+        except AudioFileError as exc:
+            problems.append(str(exc))
+    if len(problems) == 1 and len(every) == 1:
+        raise AudioFileError(problems[0])
+    if problems:
+        raise AudioFileError(
+            f"{folder}: {len(problems)} of {len(every)} files unusable (fix or remove them): {'; '.join(problems[:3])}"
+            + ("; ..." if len(problems) > 3 else "")
+        )
+    return loaded
 
 
 def _load_pairs(noisy_dir: str, clean_dir: str, sr: int, split: str, fractions: dict, seed: int, load: dict):

@@ -1,0 +1,35 @@
+"""Where a config may make the package write: inside the run directory, nowhere else.
+
+`run_dir` itself is the user's choice and may be anywhere; a file or folder name taken from a config
+(a fault marker, a cache folder, a logger folder) is joined to it through `confined`, which refuses
+absolute paths and any `..` or symlink that would lead out, so a shared or downloaded config cannot
+overwrite files elsewhere.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from denoise_vc.errors import ConfigError
+
+
+def confined(run_dir: str | Path, relative: str | Path, what: str = "path") -> Path:
+    """`run_dir / relative`, resolved (symlinks included); ConfigError if it would lie outside `run_dir`."""
+    root = Path(run_dir).expanduser().resolve()
+    rel = Path(relative)
+    if rel.is_absolute() or str(relative).startswith("~"):
+        raise ConfigError(f"{what} {str(relative)!r}: must be relative to the run directory {root}")
+    target = (root / rel).resolve()
+    if target != root and root not in target.parents:
+        raise ConfigError(f"{what} {str(relative)!r}: leads outside the run directory {root}")
+    return target
+
+
+def not_an_input(output: str | Path, *inputs: str | Path) -> Path:
+    """`output`, unless it is one of `inputs` (the same file, through any path or link): inputs are never
+    overwritten, whatever the user types."""
+    out = Path(output).expanduser().resolve()
+    for src in inputs:
+        if out == Path(src).expanduser().resolve():
+            raise ConfigError(f"{output}: output would overwrite the input {src}; choose another output path")
+    return Path(output)

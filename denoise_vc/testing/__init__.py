@@ -1,0 +1,1 @@
+"""Helpers shared by the tests and the robustness benchmark (generated bad inputs, tiny checkpoints)."""

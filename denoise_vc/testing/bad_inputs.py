@@ -1,0 +1,496 @@
+"""Bad inputs for every command, shared by tests/test_bad_inputs.py and benchmarks/robustness.py.
+
+Each `Case` writes one input (an audio file, a folder, a checkpoint, a config override) into a scratch
+folder and says what the package must do with it: produce a correct output (`ok`), refuse it with a
+one-line error naming the problem (`refuse`), or process the good files of a folder and report the bad
+ones (`partial`). Each `Command` turns a case into the argument list of one `denoise-vc` command, or
+says the case does not apply to it. Adding a command is one `Command` entry in `COMMANDS`; adding an
+input kind is one `Case` entry in `CASES`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import pickle
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+from scipy.io import savemat
+
+from denoise_vc.checkpoint import save_checkpoint
+from denoise_vc.config import compose_config, to_plain
+
+# A model that builds in milliseconds and runs 30 minutes of audio in seconds (a 3-level, 4-channel conv AE).
+TINY_MODEL = ["model=conv_ae", "model.levels=3", "model.channels=4"]
+TINY_DATA = [
+    "data.segment_length=2048",
+    "data.test_segment_length=4096",
+    "data.items_per_epoch=8",
+    "data.valid_items=2",
+    "data.test_items=2",
+    "data.builtin.utterances.train=1",
+    "data.builtin.utterances.valid=1",
+    "data.builtin.utterances.test=1",
+    "data.builtin.utterance_s=1.0",
+    "data.builtin.noise_s=2.0",
+    "data.noise_kinds=[white]",
+    "loss=l1",
+    "solver.epochs=1",
+    "solver.progress=false",
+    "solver.plot_every=0",
+]
+EXIT_CODES = {0: "ok", 1: "refuse", 3: "partial"}  # anything else (or a traceback) is a crash
+RATE = 16000
+
+
+def tiny_checkpoint(path: Path, overrides: list[str] | None = None) -> Path:
+    """A denoiser checkpoint of an untrained tiny model (seeded), in the format training writes."""
+    from solvers.factory import build_denoiser
+
+    cfg = compose_config([*TINY_MODEL, *TINY_DATA, *(overrides or [])])
+    model = build_denoiser(cfg.model, seed=0)
+    payload = {
+        "kind": "denoiser",
+        "model": {"name": cfg.model.name, "args": dict(model.init_args)},
+        "state_dict": model.state_dict(),
+        "config": to_plain(cfg),
+        "meta": {"epoch": 0, "step": 0, "metrics": {}, "sample_rate": int(cfg.data.sample_rate)},
+    }
+    return save_checkpoint(payload, path)
+
+
+def tone(seconds: float, rate: int, channels: int = 1, amplitude: float = 0.5) -> np.ndarray:
+    """(time, channels) float32 tone with a little noise: plausible audio of any length."""
+    n = max(1, int(round(seconds * rate)))
+    t = np.arange(n) / rate
+    x = amplitude * np.sin(2 * np.pi * 220 * t) + 0.05 * np.random.default_rng(n).standard_normal(n)
+    return np.repeat(x.astype(np.float32)[:, None], channels, axis=1)
+
+
+def write_long_wav(path: Path, minutes: float, rate: int = RATE, channels: int = 1, block_s: float = 60.0) -> Path:
+    """A long 16-bit wav written block by block, so the writer never holds the whole signal."""
+    total, block = int(minutes * 60 * rate), int(block_s * rate)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with sf.SoundFile(str(path), "w", rate, channels, subtype="PCM_16") as out:
+        for start in range(0, total, block):
+            n = min(block, total - start)
+            t = (start + np.arange(n)) / rate
+            out.write(np.repeat((0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)[:, None], channels, axis=1))
+    return path
+
+
+# ---------------------------------------------------------------- audio inputs (one file or folder)
+
+
+def _wav(name: str, seconds: float, rate: int = RATE, channels: int = 1, **kw) -> Callable[[Path], Path]:
+    def make(folder: Path) -> Path:
+        path = folder / name
+        sf.write(path, tone(seconds, rate, channels), rate, **kw)
+        return path
+
+    return make
+
+
+def _bytes(name: str, content: bytes) -> Callable[[Path], Path]:
+    def make(folder: Path) -> Path:
+        (folder / name).write_bytes(content)
+        return folder / name
+
+    return make
+
+
+def _missing(folder: Path) -> Path:
+    return folder / "missing.wav"
+
+
+def _header_only(folder: Path) -> Path:
+    path = folder / "zero_length.wav"
+    sf.write(path, np.zeros(0, np.float32), RATE)
+    return path
+
+
+def _corrupt_header(folder: Path) -> Path:
+    good = io.BytesIO()
+    sf.write(good, tone(0.5, RATE), RATE, format="WAV")
+    data = bytearray(good.getvalue())
+    data[8:16] = b"JUNKJUNK"  # 'WAVEfmt ' destroyed
+    (folder / "corrupt_header.wav").write_bytes(bytes(data))
+    return folder / "corrupt_header.wav"
+
+
+def _truncated(folder: Path) -> Path:
+    good = io.BytesIO()
+    sf.write(good, tone(1.0, RATE), RATE, format="WAV", subtype="PCM_16")
+    (folder / "truncated.wav").write_bytes(good.getvalue()[: 44 + 2 * 4000 + 1])  # header says 16000 samples
+    return folder / "truncated.wav"
+
+
+def _nonfinite(value: float, name: str) -> Callable[[Path], Path]:
+    def make(folder: Path) -> Path:
+        x = tone(0.5, RATE)
+        x[1234] = value
+        sf.write(folder / name, x, RATE, subtype="FLOAT")
+        return folder / name
+
+    return make
+
+
+def _clipped(folder: Path) -> Path:
+    path = folder / "clipped.wav"
+    sf.write(path, np.clip(tone(0.5, RATE, amplitude=3.0), -1.0, 1.0), RATE, subtype="PCM_16")
+    return path
+
+
+def _mixed_folder(folder: Path) -> Path:
+    root = folder / "mixed"
+    root.mkdir()
+    sf.write(root / "good_a.wav", tone(0.4, RATE), RATE)
+    sf.write(root / "good_b.flac", tone(0.3, 22050, 2), 22050)
+    (root / "bad.wav").write_bytes(b"RIFF\x10\x00\x00\x00WAVEfmt nonsense")
+    x = tone(0.2, RATE)
+    x[5] = np.nan
+    sf.write(root / "nan.wav", x, RATE, subtype="FLOAT")
+    return root
+
+
+def _mat(variable: str) -> Callable[[Path], Path]:
+    def make(folder: Path) -> Path:
+        root = folder / f"mat_{variable}"
+        root.mkdir()
+        savemat(root / "rec.mat", {variable: tone(1.0, RATE)[:, 0], "fs": np.array([[float(RATE)]])})
+        return root
+
+    return make
+
+
+# ---------------------------------------------------------------- checkpoints
+
+
+def _ckpt_edit(name: str, edit: Callable[[dict], dict]) -> Callable[[Path], Path]:
+    def make(folder: Path) -> Path:
+        ckpt = torch.load(tiny_checkpoint(folder / f"src_{name}"), weights_only=True)
+        (folder / f"src_{name}").unlink()
+        return save_checkpoint(edit(ckpt), folder / name)
+
+    return make
+
+
+def _drop_key(ckpt: dict) -> dict:
+    state = dict(ckpt["state_dict"])
+    state.pop(next(iter(state)))
+    return {**ckpt, "state_dict": state}
+
+
+def _extra_key(ckpt: dict) -> dict:
+    return {**ckpt, "state_dict": {**ckpt["state_dict"], "extra.weight": torch.zeros(2)}}
+
+
+class _RunsCode:
+    def __reduce__(self):
+        return (print, ("this payload ran code",))
+
+
+def _pickle_payload(folder: Path) -> Path:
+    path = folder / "payload.pth"
+    torch.save({"kind": "denoiser", "state_dict": {}, "x": _RunsCode()}, path, pickle_module=pickle)
+    return path
+
+
+def _truncated_ckpt(folder: Path) -> Path:
+    data = tiny_checkpoint(folder / "full.pth").read_bytes()
+    (folder / "full.pth").unlink()
+    (folder / "truncated.pth").write_bytes(data[: len(data) // 2])
+    return folder / "truncated.pth"
+
+
+# ---------------------------------------------------------------- the cases
+
+FOLDER_CASE = "folder with good and bad files"
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    group: str  # audio | folder | data | checkpoint | output | override
+    make: Callable[[Path], Path | str]  # writes the input under a scratch folder; returns it (or an override)
+    expect: str  # ok | refuse | partial
+    says: str = ""  # fragment the error line must contain (refusals)
+
+
+CASES: list[Case] = [
+    Case("missing file", "audio", _missing, "refuse", "not found"),
+    Case("empty file (0 bytes)", "audio", _bytes("empty.wav", b""), "refuse", "not a readable audio file"),
+    Case("zero-length audio", "audio", _header_only, "refuse", "no samples"),
+    Case("corrupt header", "audio", _corrupt_header, "refuse", "not a readable audio file"),
+    Case("truncated file", "audio", _truncated, "refuse", "truncated"),
+    Case("NaN samples", "audio", _nonfinite(np.nan, "nan.wav"), "refuse", "NaN or Inf"),
+    Case("Inf samples", "audio", _nonfinite(np.inf, "inf.wav"), "refuse", "NaN or Inf"),
+    Case("stereo", "audio", _wav("stereo.wav", 0.6, channels=2), "ok"),
+    Case("6 channels", "audio", _wav("six.wav", 0.3, channels=6), "ok"),
+    Case("8 kHz", "audio", _wav("r8k.wav", 0.5, 8000), "ok"),
+    Case("22.05 kHz", "audio", _wav("r22k.flac", 0.5, 22050), "ok"),
+    Case("44.1 kHz", "audio", _wav("r44k.wav", 0.5, 44100), "ok"),
+    Case("48 kHz", "audio", _wav("r48k.ogg", 0.5, 48000), "ok"),
+    Case("1-sample file", "audio", _wav("one.wav", 1 / RATE), "ok"),
+    Case("clipped audio", "audio", _clipped, "ok"),
+    Case(FOLDER_CASE, "folder", _mixed_folder, "partial", "bad.wav"),
+    Case(".mat without the variable", "data", _mat("ecg"), "refuse", "no variable 'sig'"),
+    Case("missing checkpoint", "checkpoint", lambda f: f / "none.pth", "refuse", "checkpoint not found"),
+    Case(
+        "wrong checkpoint kind",
+        "checkpoint",
+        _ckpt_edit("vc.pth", lambda c: {**c, "kind": "vc"}),
+        "refuse",
+        "is a 'vc' checkpoint",
+    ),
+    Case(
+        "checkpoint missing a key", "checkpoint", _ckpt_edit("missing_key.pth", _drop_key), "refuse", "1 missing keys"
+    ),
+    Case(
+        "checkpoint with an extra key",
+        "checkpoint",
+        _ckpt_edit("extra_key.pth", _extra_key),
+        "refuse",
+        "1 unexpected keys",
+    ),
+    Case("truncated checkpoint", "checkpoint", _truncated_ckpt, "refuse", "corrupt or truncated checkpoint"),
+    Case("pickle payload that runs code", "checkpoint", _pickle_payload, "refuse", "could run code"),
+    Case("audio file as checkpoint", "checkpoint", _wav("audio.pth", 0.1, format="WAV"), "refuse", "audio.pth"),
+    Case("output path = input path", "output", lambda f: f / "ok.wav", "refuse", "would overwrite the input"),
+    Case("unknown model name", "override", lambda f: "model=nope", "refuse", "model/nope"),
+    Case("unknown model in model.name", "override", lambda f: "model.name=nope", "refuse", "unknown model 'nope'"),
+    Case("override without =", "override", lambda f: "solver.epochs", "refuse", "expected key=value"),
+    Case("override of an unknown key", "override", lambda f: "solver.no_such_key=1", "refuse", "no_such_key"),
+    Case("override of the wrong type", "override", lambda f: "solver.epochs=many", "refuse", "epochs"),
+]
+
+
+# ---------------------------------------------------------------- the commands
+
+
+@dataclass
+class Workspace:
+    """Everything a command needs besides the case input: a good checkpoint and an output folder."""
+
+    root: Path
+    checkpoint: Path
+    out: Path
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    argv: Callable[[Case, Path | str, Workspace], list[str] | None]  # None: the case does not apply
+    expect: dict[str, str] = field(default_factory=dict)  # case name -> outcome, where it differs from the case's
+
+    def expected(self, case: Case) -> str:
+        return self.expect.get(case.name, case.expect)
+
+
+def _denoise(case: Case, target, ws: Workspace) -> list[str] | None:
+    if case.group == "output":  # the input's own folder as the output folder
+        return ["denoise", str(target), "-o", str(Path(target).parent), "--checkpoint", str(ws.checkpoint)]
+    if case.group in ("audio", "folder"):
+        return ["denoise", str(target), "-o", str(ws.out), "--checkpoint", str(ws.checkpoint)]
+    if case.group == "checkpoint":
+        return ["denoise", str(ws.root / "ok.wav"), "-o", str(ws.out), "--checkpoint", str(target)]
+    return None
+
+
+def _data_folder(target: Path) -> list[str]:
+    """Overrides that point the data config at a folder holding `target` (a file or folder)."""
+    return [f"data.clean={target}", "data.mat_variable=sig", f"data.mat_sample_rate={RATE}"]
+
+
+def _evaluate(case: Case, target, ws: Workspace) -> list[str] | None:
+    json_out = ["--json", str(ws.out / "metrics.json")]
+    if case.group == "output":  # the metrics written over the checkpoint
+        return ["evaluate", "--checkpoint", str(ws.checkpoint), "--json", str(ws.checkpoint)]
+    if case.group == "checkpoint":
+        return ["evaluate", "--checkpoint", str(target), *json_out]
+    if case.group == "override" and case.name not in ("unknown model name", "unknown model in model.name"):
+        return ["evaluate", "--checkpoint", str(ws.checkpoint), *json_out, str(target)]
+    if case.group in ("audio", "folder", "data"):
+        return ["evaluate", "--checkpoint", str(ws.checkpoint), *json_out, *_data_folder(target)]
+    return None
+
+
+# train reads data through the same loader as evaluate, which tries every good audio kind; train tries
+# one of each (channels, rate, length) to keep the suite fast.
+TRAIN_GOOD_AUDIO = ("6 channels", "44.1 kHz", "1-sample file")
+
+
+def _train(case: Case, target, ws: Workspace) -> list[str] | None:
+    base = ["train", f"run_dir={ws.out / 'run'}", *TINY_MODEL, *TINY_DATA]
+    if case.group == "override":
+        return [*base, str(target)]
+    if case.group in ("folder", "data") or (
+        case.group == "audio" and (case.expect != "ok" or case.name in TRAIN_GOOD_AUDIO)
+    ):
+        return [*base, "data=folder", *_data_folder(target)]
+    return None
+
+
+def _tune(case: Case, target, ws: Workspace) -> list[str] | None:
+    if case.group == "override":  # refusals must come before Ray starts
+        return ["tune", f"run_dir={ws.out / 'sweep'}", "tune=small", *TINY_MODEL, str(target)]
+    return None
+
+
+def _export(case: Case, target, ws: Workspace) -> list[str] | None:
+    if case.group == "output":  # the bundle written over the checkpoint
+        return ["export", "--checkpoint", str(ws.checkpoint), "-o", str(ws.checkpoint)]
+    if case.group == "checkpoint":
+        return ["export", "--checkpoint", str(target), "-o", str(ws.out / "bundle.zip")]
+    return None
+
+
+def _demo(case: Case, target, ws: Workspace) -> list[str] | None:
+    if case.group == "override":  # refused while composing the config, before any training
+        return ["demo", f"run_dir={ws.out / 'demo'}", str(target)]
+    return None
+
+
+COMMANDS: list[Command] = [
+    Command("denoise", _denoise),
+    Command("evaluate", _evaluate, {FOLDER_CASE: "refuse"}),  # a data set with bad files is refused whole:
+    Command("train", _train, {FOLDER_CASE: "refuse"}),  # metrics or a model from part of it would mislead
+    Command("tune", _tune),
+    Command("export", _export),
+    Command("demo", _demo),
+]
+
+
+def matrix() -> list[tuple[Command, Case]]:
+    """Every (command, case) pair that applies."""
+    probe = Workspace(Path("/probe"), Path("/probe/ok.pth"), Path("/probe/out"))
+    return [(c, k) for c in COMMANDS for k in CASES if c.argv(k, "x", probe) is not None]
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    """sha256 of every file below `root`: compare before and after a command to prove inputs are unchanged."""
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def leftovers(folder: Path) -> list[Path]:
+    """Temp files (dot-prefixed, as every atomic writer here names them) left below `folder`."""
+    return sorted(p for p in folder.rglob(".*") if p.is_file()) if folder.exists() else []
+
+
+@dataclass
+class Outcome:
+    target: Path | str  # the case's input
+    code: int | None  # None: an exception escaped `main`
+    stdout: str
+    stderr: str
+    inputs_changed: list[str]
+    leftovers: list[Path]
+    outputs: list[Path]
+
+    @property
+    def kind(self) -> str:
+        """ok | refuse | partial | crash (a traceback, an escaped exception or an undefined exit code)."""
+        if self.code not in EXIT_CODES or "Traceback" in self.stderr:
+            return "crash"
+        return EXIT_CODES[self.code]
+
+
+def run_case(command: Command, case: Case, scratch: Path, checkpoint: Path) -> Outcome:
+    """Make the case's input under `scratch`, run the command in-process and record what it did."""
+    import contextlib
+    import traceback
+
+    from denoise_vc.cli import main
+
+    inputs, out = scratch / "in", scratch / "out"
+    inputs.mkdir(parents=True)
+    sf.write(inputs / "ok.wav", tone(0.25, RATE), RATE)
+    shutil.copyfile(checkpoint, inputs / "model.pth")  # a copy among the inputs: its bytes are checked too
+    target = case.make(inputs)
+    ws = Workspace(inputs, inputs / "model.pth", out)
+    argv = command.argv(case, target, ws)
+    assert argv is not None, f"{command.name} does not take {case.name}"
+    before = snapshot(inputs)
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        try:
+            code: int | None = main(argv)
+        except SystemExit as exc:  # argparse usage errors
+            code = int(exc.code or 0)
+        except Exception:
+            traceback.print_exc(file=stderr)
+            code = None
+    after = snapshot(inputs)
+    changed = sorted(k for k in before if before[k] != after.get(k))
+    outputs = sorted(p for p in out.rglob("*") if p.is_file()) if out.exists() else []
+    return Outcome(
+        target, code, stdout.getvalue(), stderr.getvalue(), changed, leftovers(out) + leftovers(inputs), outputs
+    )
+
+
+def problems(command: Command, case: Case, outcome: Outcome) -> list[str]:
+    """Everything wrong with how `command` handled `case` (empty when it did the right thing)."""
+    found = []
+    expected, lines = command.expected(case), outcome.stderr.strip().splitlines()
+    if outcome.kind != expected:
+        found.append(f"{outcome.kind} instead of {expected}: {(lines or ['(no error output)'])[-1][:200]}")
+    if outcome.inputs_changed:
+        found.append(f"inputs changed: {', '.join(outcome.inputs_changed)}")
+    if outcome.leftovers:
+        found.append(f"temp files left: {', '.join(p.name for p in outcome.leftovers)}")
+    if found:
+        return found
+    if expected == "ok":
+        return _output_problems(command.name, outcome)
+    if expected == "refuse":
+        if len(lines) != 1 or case.says not in lines[0]:
+            found.append(f"refusal is not one line saying {case.says!r}: {lines}")
+        elif case.group in ("audio", "checkpoint", "data", "folder") and str(outcome.target) not in lines[0]:
+            found.append(f"refusal does not name {outcome.target}")
+        written = [p.name for p in outcome.outputs if p.suffix in (".wav", ".flac", ".ogg", ".zip", ".pth", ".json")]
+        if written:
+            found.append(f"refused but wrote {', '.join(written)}")
+        return found
+    names = sorted(p.name for p in outcome.outputs)  # partial: good files written, each bad one named
+    if names != ["good_a.wav", "good_b.flac"]:
+        found.append(f"wrote {names}, expected the two good files")
+    for bad in ("bad.wav: not a readable audio file", "nan.wav: contains NaN or Inf"):
+        if not any(line.startswith("error: ") and bad in line for line in lines):
+            found.append(f"no error line for {bad.split(':')[0]}")
+    if lines[-1:] != ["2 of 4 files denoised, 2 failed"]:
+        found.append(f"last line {lines[-1:]} is not the summary")
+    return found
+
+
+def _output_problems(command: str, outcome: Outcome) -> list[str]:
+    """What a correct output is for each command: denoise keeps the input's rate, channels and length."""
+    names = {p.name: p for p in outcome.outputs}
+    if command == "denoise":
+        src = Path(outcome.target)
+        if list(names) != [src.name]:
+            return [f"wrote {list(names)}, expected {src.name}"]
+        got, ref = sf.info(names[src.name]), sf.info(src)
+        if (got.frames, got.channels, got.samplerate) != (ref.frames, ref.channels, ref.samplerate):
+            shapes = [f"{i.frames}x{i.channels}@{i.samplerate}" for i in (got, ref)]
+            return [f"output {shapes[0]}, input {shapes[1]}"]
+        y, _ = sf.read(names[src.name], dtype="float32", always_2d=True)
+        return [] if np.all(np.isfinite(y)) and np.abs(y).max() <= 1.0 else ["output not finite or outside [-1, 1]"]
+    if command == "evaluate":
+        import json
+
+        levels = json.loads(names["metrics.json"].read_text())["levels"] if "metrics.json" in names else {}
+        return [] if levels and all(np.isfinite(r["si_sdr"]) for r in levels.values()) else ["no finite metrics"]
+    if command == "train":
+        missing = {"best.pth", "last.pth", "history.json"} - set(names)
+        return [f"run lacks {', '.join(sorted(missing))}"] if missing else []
+    return [f"no output check for {command}"]

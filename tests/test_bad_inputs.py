@@ -1,0 +1,58 @@
+"""Every command against every bad input it takes (denoise_vc/testing/bad_inputs.py holds the table).
+
+Each pair must end in its expected outcome: a correct output (denoise: the input's rate, channels and
+length, finite, in [-1, 1]; evaluate: finite metrics; train: checkpoints and history), or a one-line
+error naming the file or setting and the problem (no traceback) with exit code 1, or, for a folder,
+the good files processed, each bad one named and exit code 3. Never a temp file left behind, never an
+input changed.
+"""
+
+import pytest
+
+from denoise_vc.testing.bad_inputs import CASES, COMMANDS, EXIT_CODES, matrix, problems, run_case, tiny_checkpoint
+
+PAIRS = matrix()
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    return tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "good.pth")
+
+
+def test_the_matrix_covers_every_command_and_every_input_kind():
+    from denoise_vc.cli import build_parser
+
+    commands = build_parser()._subparsers._group_actions[0].choices
+    assert {c.name for c in COMMANDS} == set(commands)  # a new command needs its row in COMMANDS
+    assert {k.name for _, k in PAIRS} == {k.name for k in CASES}  # every input kind is tried somewhere
+    assert len(PAIRS) > 80
+
+
+@pytest.mark.parametrize("command,case", PAIRS, ids=[f"{c.name}-{k.name}" for c, k in PAIRS])
+def test_bad_input(command, case, tmp_path, checkpoint):
+    outcome = run_case(command, case, tmp_path, checkpoint)
+    assert outcome.code in EXIT_CODES and "Traceback" not in outcome.stderr, outcome.stderr[-2000:]
+    assert outcome.kind == command.expected(case)
+    assert problems(command, case, outcome) == []
+
+
+def test_the_verdict_catches_crashes_leftovers_changed_inputs_and_vague_refusals(tmp_path):
+    from denoise_vc.testing.bad_inputs import Outcome
+
+    denoise = next(c for c in COMMANDS if c.name == "denoise")
+    nan = next(k for k in CASES if k.name == "NaN samples")
+    path = tmp_path / "nan.wav"
+    good = Outcome(path, 1, "", f"error: {path}: contains NaN or Inf samples\n", [], [], [])
+    assert good.kind == "refuse" and problems(denoise, nan, good) == []
+    bad = [
+        Outcome(path, None, "", "Traceback (most recent call last):\nValueError\n", [], [], []),
+        Outcome(path, 2, "", "usage: ...\n", [], [], []),
+        Outcome(path, 1, "", good.stderr, ["nan.wav"], [], []),
+        Outcome(path, 1, "", good.stderr, [], [tmp_path / ".nan.abc.wav"], []),
+        Outcome(path, 1, "", "error: something failed\n", [], [], []),
+        Outcome(path, 1, "", good.stderr + "more\n", [], [], []),
+        Outcome(path, 1, "", good.stderr, [], [], [tmp_path / "out" / "nan.wav"]),
+        Outcome(path, 0, "", "", [], [], []),
+    ]
+    assert [bool(problems(denoise, nan, o)) for o in bad] == [True] * len(bad)
+    assert [o.kind for o in bad[:2]] == ["crash", "crash"]
