@@ -98,6 +98,17 @@ def _inputs(paths: list[str]) -> list[tuple[Path, Path]]:
     return found
 
 
+def _set_sampler_steps(model, steps: int | None, checkpoint: str) -> None:
+    """`--steps N`: a diffusion checkpoint's network passes per window, instead of the trained default."""
+    if steps is None:
+        return
+    if not hasattr(model, "steps"):
+        raise DenoiseVCError(f"{checkpoint}: --steps applies to model=diffusion checkpoints only")
+    if steps < 1:
+        raise DenoiseVCError(f"--steps must be at least 1, not {steps}")
+    model.steps = int(steps)
+
+
 def cmd_denoise(args: argparse.Namespace) -> int:
     from denoise_vc.checkpoint import load_model
     from denoise_vc.config import apply_overrides
@@ -106,6 +117,7 @@ def cmd_denoise(args: argparse.Namespace) -> int:
 
     device = pick_device(args.device)
     model, ckpt = load_model(args.checkpoint, device=device)
+    _set_sampler_steps(model, args.steps, args.checkpoint)
     rate = int(ckpt["meta"]["sample_rate"])
     inf = apply_overrides(ckpt["config"], []).inference  # the checkpoint's plan, as export uses
     if args.window_s:
@@ -138,7 +150,9 @@ def _levels(gains: list[float] | None, snrs: list[float] | None, evaluate_cfg) -
     return [(None, float(s)) for s in snrs or []] + [(float(g), None) for g in gains or []]
 
 
-def evaluate_checkpoint(checkpoint: str | Path, overrides: list[str], gains=None, snrs=None, device: str = "auto"):
+def evaluate_checkpoint(
+    checkpoint: str | Path, overrides: list[str], gains=None, snrs=None, device: str = "auto", steps: int | None = None
+):
     """(results per level, sample rate) of a checkpoint on its test set; overrides change the data config."""
     from denoise_vc.checkpoint import load_model
     from denoise_vc.config import apply_overrides, resolve_paths
@@ -148,6 +162,7 @@ def evaluate_checkpoint(checkpoint: str | Path, overrides: list[str], gains=None
 
     device_t = pick_device(device)
     model, ckpt = load_model(checkpoint, device=device_t)
+    _set_sampler_steps(model, steps, str(checkpoint))
     cfg = resolve_paths(apply_overrides(ckpt["config"], _overrides(overrides)))
     data = cfg.data
     levels = _levels(gains, snrs, cfg.evaluate)
@@ -162,7 +177,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     if args.json:
         not_an_input(args.json, args.checkpoint)
-    results, rate = evaluate_checkpoint(args.checkpoint, args.overrides, args.gains, args.snrs, args.device)
+    results, rate = evaluate_checkpoint(
+        args.checkpoint, args.overrides, args.gains, args.snrs, args.device, steps=args.steps
+    )
     print(format_table(results, rate))
     if args.json:
         _write_json(
@@ -256,6 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", required=True, help="a denoiser checkpoint (best.pth)")
     p.add_argument("--device", default="auto")
     p.add_argument("--window-s", type=float, default=None, help="window length in seconds (default from config)")
+    p.add_argument("--steps", type=int, default=None, help="diffusion checkpoints: network passes (default: trained)")
     p.set_defaults(func=cmd_denoise)
 
     p = sub.add_parser("evaluate", help="metrics on the test set at several noise levels")
@@ -264,6 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gains", type=float, nargs="+", help="noise gains (default 0.3 0.5 0.6 1.0)")
     p.add_argument("--snrs", type=float, nargs="+", help="SNR levels in dB instead of / besides gains")
     p.add_argument("--device", default="auto")
+    p.add_argument("--steps", type=int, default=None, help="diffusion checkpoints: network passes (default: trained)")
     p.add_argument("overrides", nargs="*", help="key=value overrides of the checkpoint's config")
     p.set_defaults(func=cmd_evaluate)
 

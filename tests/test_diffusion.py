@@ -140,8 +140,15 @@ def test_interrupted_diffusion_run_resumes_bit_exactly_with_its_ema_and_the_cli_
     assert [r["valid_si_sdr"] for r in ha] == [r["valid_si_sdr"] for r in hb]
 
     # the checkpoint works with `evaluate` and `denoise` like any denoiser: any rate, length and channels
-    assert main(["evaluate", "--checkpoint", str(tmp_path / "a" / "best.pth"), "--gains", "1.0"]) == 0
+    best = str(tmp_path / "a" / "best.pth")
+    assert main(["evaluate", "--checkpoint", best, "--gains", "1.0", "--json", str(tmp_path / "e4.json")]) == 0
     assert "SI-SDRi" in capsys.readouterr().out
+    assert (
+        main(["evaluate", "--checkpoint", best, "--gains", "1.0", "--steps", "1", "--json", str(tmp_path / "e1.json")])
+        == 0
+    )
+    four, one = (json.loads((tmp_path / f"e{n}.json").read_text())["levels"]["1"]["si_sdr"] for n in (4, 1))
+    assert four != pytest.approx(one, abs=1e-6)  # --steps really changes the sampler
     sf.write(tmp_path / "in.wav", np.stack([speech_like(0.7, 22050, 1)] * 2, 1)[:15013], 22050)
     assert (
         main(
@@ -158,3 +165,11 @@ def test_interrupted_diffusion_run_resumes_bit_exactly_with_its_ema_and_the_cli_
     )
     info = sf.info(tmp_path / "out" / "in.wav")
     assert (info.frames, info.channels, info.samplerate) == (15013, 2, 22050)
+
+
+def test_steps_option_is_refused_for_models_without_a_sampler():
+    from denoise_vc.cli import _set_sampler_steps
+    from denoise_vc.errors import DenoiseVCError
+
+    with pytest.raises(DenoiseVCError, match=r"w\.pth: --steps applies to model=diffusion checkpoints only"):
+        _set_sampler_steps(torch.nn.Identity(), 2, "w.pth")
