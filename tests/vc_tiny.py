@@ -1,3 +1,5 @@
+import pytest
+
 """Tiny VC settings shared by the VC tests: a few short generated pairs and a small model."""
 
 VC_TINY = [
@@ -26,3 +28,14 @@ VC_TINY = [
 
 def vc_overrides(tmp_path, *extra: str) -> list[str]:
     return [f"run_dir={tmp_path / 'vc_run'}", f"data.prepared_dir={tmp_path / 'vc_prep'}", *VC_TINY, *extra]
+
+
+@pytest.fixture(scope="module")
+def vc_prepared_dir(tmp_path_factory):
+    """One prepared tiny corpus per test module (preparing is the slow part of the VC tests)."""
+    from denoise_vc.config import compose_config
+    from denoise_vc.vc.prepare import prepare
+
+    tmp = tmp_path_factory.mktemp("vc_shared")
+    prepare(compose_config(vc_overrides(tmp), config_name="vc"), progress=False)
+    return tmp / "vc_prep"
