@@ -235,6 +235,19 @@ def test_forward_shapes_and_loss_components():
     assert out["segment_mask"].tolist() == [[s in counts[b] for s in range(3)] for b in range(3)]
 
 
+def test_bf16_autocast_training_step_keeps_the_loss_in_float32():
+    model, batch = tiny_model(), make_batch()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(batch)
+        total, parts = VCLoss()(out, batch)
+    assert total.dtype == torch.float32 and torch.isfinite(total)
+    total.backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+    with torch.no_grad():
+        reference = VCLoss()(model(batch), batch)[1]
+    assert parts["mel_after"] == pytest.approx(reference["mel_after"], rel=0.05)
+
+
 def test_padding_does_not_change_an_items_output():
     model = tiny_model().eval()
     batch = make_batch()

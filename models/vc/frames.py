@@ -68,14 +68,14 @@ def segment_mean(x: torch.Tensor, segments: torch.Tensor, n_max: int) -> tuple[t
     """Mean of the frames of each segment via `index_add_`: x (B, T, C), segments (B, T) with -1 on padding.
 
     Returns (B, n_max, C) means (zero for a segment with no frames, e.g. one collapsed by reduction) and the
-    (B, n_max) frame counts.
+    (B, n_max) frame counts. Sums and counts are float32 even under AMP (bf16 counts stop being exact at 256).
     """
     batch, _, channels = x.shape
     valid = segments >= 0
     flat_index = (torch.arange(batch, device=x.device)[:, None] * n_max + segments.clamp(min=0))[valid]
-    sums = x.new_zeros(batch * n_max, channels).index_add_(0, flat_index, x[valid])
-    counts = x.new_zeros(batch * n_max).index_add_(0, flat_index, x.new_ones(flat_index.shape[0]))
-    means = sums / counts.clamp(min=1.0)[:, None]
+    sums = x.new_zeros(batch * n_max, channels, dtype=torch.float32).index_add_(0, flat_index, x[valid].float())
+    counts = sums.new_zeros(batch * n_max).index_add_(0, flat_index, sums.new_ones(flat_index.shape[0]))
+    means = (sums / counts.clamp(min=1.0)[:, None]).to(x.dtype)
     return means.reshape(batch, n_max, channels), counts.reshape(batch, n_max)
 
 

@@ -43,7 +43,17 @@ def _stop(x: torch.Tensor, flag: bool) -> torch.Tensor:
 
 @register("wgmm_vc")
 class WgmmVC(nn.Module):
-    """Non-autoregressive VC acoustic model with wGMM prosody; `task = "vc"` tells it apart from denoisers."""
+    """Non-autoregressive VC acoustic model with wGMM prosody; `task = "vc"` tells it apart from denoisers.
+
+    `reduction` frames are stacked per encoder/decoder step (3: the lab notes found 1 leaves pitch poor).
+    Encoder and decoder: `*_layers` FFT blocks of width `d_model`, `heads` heads, conv FFN kernel
+    `conv_kernel`. Duration/pitch/energy predictors: `predictor_*`; `pitch_ar` makes pitch autoregressive over
+    frames (off by default: with wGMM prosody it did worse); `stop_gradient_<x>` detaches the features a
+    predictor reads, so its loss does not shape the encoder. Prosody: `prosody_dim`-d vectors per segment,
+    `n_mixtures`-component MDNs with sigma floor `mdn_min_sigma`, conv width `prosody_channels`, GRU
+    `prosody_gru_size` x `prosody_gru_layers`. PostNet: `postnet_*`. At inference one reduced source frame
+    stretches to at most `max_duration` frames; inputs are clipped to +-`input_clip`.
+    """
 
     task = "vc"
 
