@@ -7,6 +7,8 @@ import math
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from denoise_vc.checkpoint import load_model, save_checkpoint
 from models import build_model
@@ -138,6 +140,19 @@ def test_length_regulator_equals_naive_reference(max_len):
     out = length_regulate(x, durations, max_len)
     expected_len = int(durations.sum(1).max()) if max_len is None else max_len
     assert out.shape == (3, expected_len, 4)
+    assert torch.equal(out, naive_regulate(x, durations, expected_len))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    durations=st.lists(st.lists(st.integers(0, 5), min_size=4, max_size=4), min_size=1, max_size=3),
+    cap=st.one_of(st.none(), st.integers(0, 12)),
+)
+def test_length_regulator_property(durations, cap):
+    durations = torch.tensor(durations)
+    x = torch.arange(durations.numel() * 2, dtype=torch.float32).reshape(durations.shape[0], 4, 2)
+    out = length_regulate(x, durations, cap)
+    expected_len = int(durations.sum(1).max()) if cap is None else cap
     assert torch.equal(out, naive_regulate(x, durations, expected_len))
 
 
