@@ -106,7 +106,9 @@ def test_prepare_durations_segments_and_cache(prepared, tmp_path):
     assert len(stats["mel_mean"]) == 40 and 4.5 < stats["lf0_mean"] < 5.5
     again = prepare(cfg, progress=False)
     assert again["computed"] == 0 and again["reused"] == 7
-    changed = compose_config([*vc_overrides(tmp_path), f"data.prepared_dir={cfg.data.prepared_dir}", "data.silence_db=-30"], config_name="vc")
+    changed = compose_config(
+        [*vc_overrides(tmp_path), f"data.prepared_dir={cfg.data.prepared_dir}", "data.silence_db=-30"], config_name="vc"
+    )
     assert prepare(changed, progress=False)["computed"] == 7  # a new setting invalidates the cache
 
 

@@ -22,8 +22,8 @@ def _cfg(tmp_path, *extra):
 
 
 @pytest.fixture
-def shared(vc_prepared_dir):
-    return f"data.prepared_dir={vc_prepared_dir}"
+def shared(request):
+    return f"data.prepared_dir={request.getfixturevalue('vc_prepared_dir')}"
 
 
 def test_resume_continues_the_schedule_and_matches_an_uninterrupted_run(tmp_path, shared):
