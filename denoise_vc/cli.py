@@ -183,6 +183,9 @@ def _vc_config(overrides: list[str]):
 
     cfg = resolve_paths(compose_config(_overrides(overrides), config_name="vc"))
     cfg.data.prepared_dir = str(Path(cfg.data.prepared_dir).expanduser().resolve())
+    for key in ("source", "target"):  # checkpoints must find the corpus from any working directory
+        if cfg.data[key] != "builtin":
+            cfg.data[key] = str(Path(cfg.data[key]).expanduser().resolve())
     return cfg
 
 

@@ -134,3 +134,14 @@ def test_missing_input_file_is_reported(vc_run, tmp_path, capsys):
     )
     assert code == 1 and "gone.wav: file not found" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_silent_and_very_short_inputs_convert_to_finite_audio(vc_run, tmp_path):
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    sf.write(folder / "silent.wav", np.zeros(16000, np.float32), 16000)
+    sf.write(folder / "short.wav", 0.1 * np.random.default_rng(0).standard_normal(400).astype(np.float32), 16000)
+    assert main(["convert", str(folder), "-o", str(tmp_path / "out"), "--vc", str(vc_run / "run/best.pth")]) == 0
+    for name in ("silent.wav", "short.wav"):
+        wave, _ = sf.read(tmp_path / "out" / name)
+        assert len(wave) > 0 and np.isfinite(wave).all()
