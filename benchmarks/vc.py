@@ -3,6 +3,7 @@
 For each parallel corpus: train the default wGMM VC model for a fixed wall-clock budget (a subprocess, so its
 peak RSS is measured alone), then on the held-out test pairs report median MCD (WORLD mel-cepstra c1-c24,
 DTW), F0 RMSE (cents), F0 correlation and V/UV error against the target speaker for
+  vocoded target->target    the target's own mel through Griffin-Lim (the floor the vocoder leaves)
   source->target            the unconverted source (what "no conversion" scores)
   converted->target         convert(clean source)
   noisy conv->target        convert(source + 1.0 x real noise)           (noise scaled to the source's RMS: 0 dB)
@@ -177,7 +178,7 @@ def run_corpus(name: str, overrides: list[str], out: Path, minutes: float, denoi
     pairs = [p for p in build_pairs(cfg.data, int(cfg.seed)) if p.split == "test"]
     add_noise = noisy_transform(real_noises(16000), seed, gain)
     started = time.monotonic()
-    clean = evaluate_pairs(plain, pairs)
+    clean = evaluate_pairs(plain, pairs, vocoded=True)
     noisy = evaluate_pairs(plain, pairs, transform=add_noise)["converted"]
     denoised = evaluate_pairs(with_denoiser, pairs, transform=add_noise)["converted"]
     eval_s = time.monotonic() - started
@@ -189,6 +190,7 @@ def run_corpus(name: str, overrides: list[str], out: Path, minutes: float, denoi
     best = min(history, key=lambda row: row["valid_mel_l1"])
     return {
         "rows": {
+            "vocoded target": clean["vocoded"],
             "source": clean["source"],
             "converted": clean["converted"],
             "noisy conv": noisy,

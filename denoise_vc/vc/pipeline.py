@@ -108,19 +108,20 @@ class Converter:
 
 
 def evaluate_pairs(
-    converter: Converter, pairs: list, transform=None, progress: bool = False
+    converter: Converter, pairs: list, transform=None, progress: bool = False, vocoded: bool = False
 ) -> dict[str, dict[str, float]]:
     """Median metrics against the target of each pair: the untouched source and the conversion.
 
     `transform(wave, rate, index) -> wave` changes the source before conversion (e.g. adds noise); the
-    `source` row always scores the clean source, so it is the no-conversion baseline.
+    `source` row always scores the clean source, so it is the no-conversion baseline. `vocoded` adds the
+    target's own mel through the vocoder: the floor the vocoder leaves for any conversion.
     """
     from tqdm import tqdm
 
-    from denoise_vc.vc.features import clean_wave
+    from denoise_vc.vc.features import clean_wave, log_mel
     from denoise_vc.vc.metrics import score_conversion, summarise
 
-    rows: dict[str, list[dict[str, float]]] = {"source": [], "converted": []}
+    rows: dict[str, list[dict[str, float]]] = {"source": [], "converted": []} | ({"vocoded": []} if vocoded else {})
     rate = converter.sample_rate
     for index, pair in enumerate(tqdm(pairs, desc="vc-evaluate", disable=None if progress else True, leave=False)):
         source, source_rate = pair.source()
@@ -129,6 +130,8 @@ def evaluate_pairs(
         if transform is not None:
             source = transform(source, source_rate, index)
         rows["converted"].append(score_conversion(converter.convert(source, source_rate), target, rate))
+        if vocoded:
+            rows["vocoded"].append(score_conversion(converter.vocoder(log_mel(target, converter.fs)), target, rate))
     return {name: summarise(values) for name, values in rows.items()}
 
 
