@@ -13,6 +13,7 @@ The denoiser is the default wave_unet trained here on generated speech and gener
 the real noises), unless --denoiser gives a checkpoint.
 
     python benchmarks/vc.py --vc-minutes 8 --denoiser-minutes 5       # built-in + espeak-ng corpora
+    python benchmarks/vc.py --reuse-runs --denoiser D.pth             # same VC models, another denoiser
 The espeak-ng corpus needs the espeak-ng program: `apt-get update && apt-get install -y espeak-ng`
 (`--install-espeak` runs exactly that first).
 """
@@ -153,8 +154,14 @@ def noisy_transform(noises: list[np.ndarray], seed: int, gain: float):
     return add
 
 
-def run_corpus(name: str, overrides: list[str], out: Path, minutes: float, denoiser: Path, seed: int, gain: float):
+def train_corpus(name: str, overrides: list[str], out: Path, minutes: float, seed: int, reuse: bool) -> dict:
+    """vc-prepare + vc-train in subprocesses; with `reuse`, an earlier run's model and figures are kept."""
     run_dir, prep = out / name / "run", out / name / "prepared"
+    facts_path = out / name / "train_facts.json"
+    if reuse and (run_dir / "best.pth").exists():
+        print(f"# {name}: reusing the VC model trained by an earlier run in {run_dir}")
+        unknown = {"prepare_s": float("nan"), "train_s": float("nan"), "peak_rss_mib": -1}
+        return json.loads(facts_path.read_text()) if facts_path.exists() else unknown
     common = [f"data.prepared_dir={prep}", f"seed={seed}", *overrides]
     prep_s, _ = cli(["vc-prepare", *common], out / f"{name}_prepare.log")
     train_s, rss = cli(
@@ -168,6 +175,15 @@ def run_corpus(name: str, overrides: list[str], out: Path, minutes: float, denoi
         ],
         out / f"{name}_train.log",
     )
+    facts = {"prepare_s": prep_s, "train_s": train_s, "peak_rss_mib": rss}
+    facts_path.write_text(json.dumps(facts))
+    return facts
+
+
+def run_corpus(name: str, overrides: list[str], out: Path, args: argparse.Namespace, denoiser: Path) -> dict:
+    seed, gain = args.seed, args.gain
+    run_dir, prep = out / name / "run", out / name / "prepared"
+    facts = train_corpus(name, overrides, out, args.vc_minutes, seed, args.reuse_runs)
     history = json.loads((run_dir / "history.json").read_text())
     manifest = json.loads((prep / "manifest.json").read_text())
     n_train = len(manifest["splits"]["train"])
@@ -200,10 +216,8 @@ def run_corpus(name: str, overrides: list[str], out: Path, minutes: float, denoi
         "epochs": len(history),
         "steps": history[-1]["step"],
         "best_valid_mel_l1": best["valid_mel_l1"],
-        "prepare_s": prep_s,
-        "train_s": train_s,
+        **facts,
         "utt_per_s": speed,
-        "peak_rss_mib": rss,
         "eval_s": eval_s,
     }
 
@@ -244,6 +258,7 @@ def main() -> None:
     parser.add_argument("--out", default="runs/bench_vc")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json")
+    parser.add_argument("--reuse-runs", action="store_true", help="evaluate the VC models an earlier run left in --out")
     args = parser.parse_args()
     print(header("VC: conversion MCD, denoise-then-convert, training speed and memory", args.seed))
     out = Path(args.out).resolve()
@@ -276,7 +291,7 @@ def main() -> None:
         if name == "espeak":
             folder = espeak_corpus(out / "espeak_corpus", args.espeak_sentences, args.seed)
             overrides = [f"data.source={folder / 'source'}", f"data.target={folder / 'target'}"]
-        results[name] = run_corpus(name, overrides, out, args.vc_minutes, denoiser, args.seed, args.gain)
+        results[name] = run_corpus(name, overrides, out, args, denoiser)
         print(table(name, results[name]), flush=True)
     print(f"# benchmark process peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MiB")
     if args.json:
