@@ -38,3 +38,13 @@ def test_same_speaker_scores_far_better_than_another_speaker():
 def test_summaries_are_medians_that_skip_nan():
     rows = [{"mcd": 1.0, "f0_corr": float("nan")}, {"mcd": 3.0, "f0_corr": 0.5}, {"mcd": 10.0, "f0_corr": 0.7}]
     assert summarise(rows) == {"mcd": 3.0, "f0_corr": pytest.approx(0.6)}
+
+
+def test_pauses_of_the_reference_do_not_count():
+    script = make_script(8, 5)
+    reference = render(script, BUILTIN_SPEAKERS["f1"], 16000, 1)
+    hiss = 1e-4 * np.random.default_rng(0).standard_normal(len(reference)).astype(np.float32)
+    quiet = reference == 0  # generated pauses are digital silence
+    assert quiet.mean() > 0.02
+    with_hiss = reference + hiss * quiet  # noise only where the reference is silent
+    assert score_conversion(with_hiss, reference, 16000)["mcd"] < 0.1  # about 0.44 dB if pauses counted

@@ -7,6 +7,10 @@ Mel-cepstra come from WORLD: dio + stonemask F0, CheapTrick spectral envelope, `
 cepstra. Numbers are comparable between systems measured here, not necessarily with SPTK-based papers.
 F0 RMSE is in cents over path frames voiced in both; the correlation is Pearson's r of F0 in Hz on the same
 frames; V/UV error is the share of path frames whose voicing decisions disagree.
+
+Every score averages over the path pairs whose *reference* frame is speech (frame RMS within `SPEECH_DB` of
+the reference's loudest frame). Pauses are left out because their cepstra measure the noise floor, not the
+voice: a digitally silent reference pause against any residual noise would otherwise dominate the mean.
 """
 
 from __future__ import annotations
@@ -18,12 +22,14 @@ import numpy as np
 MCEP_DIMS = 25
 FRAME_PERIOD_MS = 5.0
 MCD_CONSTANT = 10.0 / np.log(10.0) * np.sqrt(2.0)
+SPEECH_DB = 40.0
 
 
 @dataclass(frozen=True)
 class WorldFeatures:
     mcep: np.ndarray  # (frames, MCEP_DIMS - 1): c1.. (c0 dropped)
     f0: np.ndarray  # (frames,) Hz, 0 = unvoiced
+    speech: np.ndarray  # (frames,) bool: frame RMS within SPEECH_DB of the loudest frame
 
 
 def world_features(wave: np.ndarray, sample_rate: int, f0_floor: float = 60.0, f0_ceil: float = 500.0):
@@ -37,7 +43,16 @@ def world_features(wave: np.ndarray, sample_rate: int, f0_floor: float = 60.0, f
     f0 = pyworld.stonemask(x, f0, times, sample_rate)
     sp = pyworld.cheaptrick(x, f0, times, sample_rate)
     mcep = pyworld.code_spectral_envelope(np.maximum(sp, 1e-16), sample_rate, MCEP_DIMS)
-    return WorldFeatures(mcep=mcep[:, 1:], f0=f0)
+    return WorldFeatures(mcep=mcep[:, 1:], f0=f0, speech=speech_frames(x, sample_rate, len(f0)))
+
+
+def speech_frames(x: np.ndarray, sample_rate: int, frames: int) -> np.ndarray:
+    """(frames,) bool on WORLD's 5 ms grid: RMS of the 10 ms around each frame within SPEECH_DB of the max."""
+    hop = int(round(FRAME_PERIOD_MS * sample_rate / 1000))
+    padded = np.pad(x, (hop, hop + frames * hop))
+    windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * hop)[: frames * hop : hop]
+    db = 10 * np.log10(np.mean(windows**2, axis=1) + 1e-20)
+    return db > db.max() - SPEECH_DB
 
 
 def dtw_pairs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -73,6 +88,7 @@ def score_conversion(estimate: np.ndarray, reference: np.ndarray, sample_rate: i
     """MCD (dB), F0 RMSE (cents), F0 correlation and V/UV error of `estimate` against `reference`."""
     a, b = world_features(estimate, sample_rate), world_features(reference, sample_rate)
     path = dtw_pairs(a.mcep, b.mcep)
+    path = path[b.speech[path[:, 1]]] if b.speech.any() else path
     return {"mcd": mel_cepstral_distortion(a.mcep, b.mcep, path), **f0_scores(a.f0, b.f0, path)}
 
 
