@@ -197,6 +197,7 @@ def run_corpus(name: str, overrides: list[str], out: Path, args: argparse.Namesp
     clean = evaluate_pairs(plain, pairs, vocoded=True)
     noisy = evaluate_pairs(plain, pairs, transform=add_noise)["converted"]
     denoised = evaluate_pairs(with_denoiser, pairs, transform=add_noise)["converted"]
+    front = front_end_rows(pairs, add_noise, with_denoiser)
     eval_s = time.monotonic() - started
     example = out / name / "examples"
     source, rate = pairs[0].source()
@@ -212,6 +213,7 @@ def run_corpus(name: str, overrides: list[str], out: Path, args: argparse.Namesp
             "noisy conv": noisy,
             "denoised conv": denoised,
         },
+        "front_end": front,
         "pairs": {"train": n_train, "test": len(pairs)},
         "epochs": len(history),
         "steps": history[-1]["step"],
@@ -220,6 +222,31 @@ def run_corpus(name: str, overrides: list[str], out: Path, args: argparse.Namesp
         "utt_per_s": speed,
         "eval_s": eval_s,
     }
+
+
+def front_end_rows(pairs: list, add_noise, converter: Converter) -> dict[str, dict[str, float]]:
+    """Diagnostics of the front-end alone: noisy and denoised source against the clean source."""
+    from denoise_vc.metrics import si_sdr
+    from denoise_vc.vc.features import clean_wave
+    from denoise_vc.vc.metrics import score_conversion, summarise
+
+    rows: dict[str, list[dict[str, float]]] = {"noisy source": [], "denoised source": []}
+    fs, rate = converter.fs, converter.sample_rate
+    for index, pair in enumerate(pairs):
+        source, source_rate = pair.source()
+        noisy = add_noise(source, source_rate, index)
+        denoised, denoised_rate = converter.denoiser(noisy, source_rate)
+        reference = clean_wave(source, source_rate, fs)
+        for name, wave, wave_rate in (
+            ("noisy source", noisy, source_rate),
+            ("denoised source", denoised, denoised_rate),
+        ):
+            scores = score_conversion(clean_wave(wave, wave_rate, fs), reference, rate)
+            n = min(len(source), len(wave))
+            same_rate = wave_rate == source_rate
+            scores["si_sdr"] = si_sdr(wave[:n], source[:n]) if same_rate else float("nan")
+            rows[name].append(scores)
+    return {name: summarise(values) for name, values in rows.items()}
 
 
 def table(name: str, result: dict) -> str:
@@ -233,6 +260,11 @@ def table(name: str, result: dict) -> str:
         lines.append(
             f"| {row_name + '->target':<24} | {row['mcd']:.2f} | {row['f0_rmse_cents']:.0f} | "
             f"{row['f0_corr']:.3f} | {row['vuv_error']:.3f} |"
+        )
+    for row_name, row in result["front_end"].items():
+        lines.append(
+            f"| {row_name + '->clean src':<24} | {row['mcd']:.2f} | {row['f0_rmse_cents']:.0f} | "
+            f"{row['f0_corr']:.3f} | {row['vuv_error']:.3f} | (SI-SDR {row['si_sdr']:.2f} dB)"
         )
     gap = result["rows"]["source"]["mcd"] - result["rows"]["converted"]["mcd"]
     help_ = result["rows"]["noisy conv"]["mcd"] - result["rows"]["denoised conv"]["mcd"]
