@@ -226,6 +226,7 @@ def run_corpus(name: str, overrides: list[str], out: Path, args: argparse.Namesp
 
 def front_end_rows(pairs: list, add_noise, converter: Converter) -> dict[str, dict[str, float]]:
     """Diagnostics of the front-end alone: noisy and denoised source against the clean source."""
+    from denoise_vc.audio import resample
     from denoise_vc.metrics import si_sdr
     from denoise_vc.vc.features import clean_wave
     from denoise_vc.vc.metrics import score_conversion, summarise
@@ -235,16 +236,12 @@ def front_end_rows(pairs: list, add_noise, converter: Converter) -> dict[str, di
     for index, pair in enumerate(pairs):
         source, source_rate = pair.source()
         noisy = add_noise(source, source_rate, index)
-        denoised, denoised_rate = converter.denoiser(noisy, source_rate)
+        denoised = resample(*converter.denoiser(noisy, source_rate), source_rate)
         reference = clean_wave(source, source_rate, fs)
-        for name, wave, wave_rate in (
-            ("noisy source", noisy, source_rate),
-            ("denoised source", denoised, denoised_rate),
-        ):
-            scores = score_conversion(clean_wave(wave, wave_rate, fs), reference, rate)
+        for name, wave in (("noisy source", noisy), ("denoised source", denoised)):
+            scores = score_conversion(clean_wave(wave, source_rate, fs), reference, rate)
             n = min(len(source), len(wave))
-            same_rate = wave_rate == source_rate
-            scores["si_sdr"] = si_sdr(wave[:n], source[:n]) if same_rate else float("nan")
+            scores["si_sdr"] = si_sdr(wave[:n], source[:n])
             rows[name].append(scores)
     return {name: summarise(values) for name, values in rows.items()}
 
