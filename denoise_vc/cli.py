@@ -1,4 +1,4 @@
-"""The `denoise-vc` command: train, denoise, evaluate, demo.
+"""The `denoise-vc` command: train, denoise, evaluate, demo, and the voice-conversion commands.
 
 This is the one module that wires data, models, solvers and inference together. Errors a user can
 fix are printed as one line (no traceback) with a non-zero exit code.
@@ -200,6 +200,89 @@ def _write_json(path: Path, payload: dict) -> None:
     os.replace(tmp, path)
 
 
+def _vc_config(overrides: list[str]):
+    from denoise_vc.config import compose_config, resolve_paths
+
+    cfg = resolve_paths(compose_config(_overrides(overrides), config_name="vc"))
+    cfg.data.prepared_dir = str(Path(cfg.data.prepared_dir).expanduser().resolve())
+    for key in ("source", "target"):  # checkpoints must find the corpus from any working directory
+        if cfg.data[key] != "builtin":
+            cfg.data[key] = str(Path(cfg.data[key]).expanduser().resolve())
+    return cfg
+
+
+def cmd_vc_prepare(args: argparse.Namespace) -> int:
+    from denoise_vc.vc.prepare import prepare
+
+    cfg = _vc_config(args.overrides)
+    manifest = prepare(cfg)
+    counts = ", ".join(f"{len(names)} {split}" for split, names in manifest["splits"].items())
+    print(
+        f"prepared {counts} pairs in {cfg.data.prepared_dir} "
+        f"({manifest['computed']} computed, {manifest['reused']} reused from the cache)"
+    )
+    return 0
+
+
+def cmd_vc_train(args: argparse.Namespace) -> int:
+    from models.introspect import count_parameters
+    from solvers.vc import build_vc_solver
+
+    cfg = _vc_config(args.overrides)
+    solver = build_vc_solver(cfg)
+    print(f"model {cfg.model.name}: {count_parameters(solver.model):,} parameters; run dir {cfg.run_dir}")
+    summary = solver.fit()
+    best = summary["best"]
+    if best:
+        print(
+            f"{summary['stop_reason']} after {summary['epochs']} epochs; best epoch {best['epoch']}: "
+            f"valid mel L1 {best['valid_mel_l1']:.3f}; checkpoint {Path(cfg.run_dir) / 'best.pth'}"
+        )
+    return 0
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    from denoise_vc.vc.pipeline import Converter
+    from solvers.base import pick_device
+
+    converter = Converter(args.vc, args.denoiser, device=str(pick_device(args.device)))
+    inputs = _inputs(args.inputs)
+    if not inputs:
+        raise DenoiseVCError("no input files given")
+    outdir = Path(args.output)
+    failures = 0
+    for src, rel in inputs:
+        dst = outdir / rel.with_suffix(".wav")
+        try:
+            converter.convert_file(src, dst)
+            print(f"{src} -> {dst}")
+        except DenoiseVCError as exc:
+            failures += 1
+            print(f"error: {exc}", file=sys.stderr)
+    if failures:
+        print(f"{len(inputs) - failures} of {len(inputs)} files converted, {failures} failed", file=sys.stderr)
+        return EXIT_PARTIAL if failures < len(inputs) else EXIT_ERROR
+    return 0
+
+
+def cmd_vc_evaluate(args: argparse.Namespace) -> int:
+    from denoise_vc.config import apply_overrides
+    from denoise_vc.vc.corpus import build_pairs
+    from denoise_vc.vc.pipeline import Converter, evaluate_pairs, format_results
+    from solvers.base import pick_device
+
+    converter = Converter(args.vc, args.denoiser, device=str(pick_device(args.device)))
+    cfg = apply_overrides(converter.cfg, _overrides(args.overrides))
+    pairs = [p for p in build_pairs(cfg.data, int(cfg.seed)) if p.split == "test"]
+    if not pairs:
+        raise DenoiseVCError("the test split is empty")
+    results = evaluate_pairs(converter, pairs, progress=True)
+    print(format_results(results, len(pairs)))
+    if args.json:
+        _write_json(Path(args.json), {"vc": str(Path(args.vc).resolve()), "pairs": len(pairs), "results": results})
+    return 0
+
+
 DEMO_OVERRIDES = ["run_dir=runs/demo", "solver.max_minutes=4", "solver.epochs=100", "solver.patience=0"]
 
 
@@ -291,6 +374,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="bundle zip to write")
     p.add_argument("--verify", metavar="BUNDLE", help="unpack a bundle and check its standalone script")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("vc-prepare", help="cache parallel-corpus features (built-in speakers or data.source/target)")
+    p.add_argument("overrides", nargs="*", help="key=value overrides of configs/vc.yaml")
+    p.set_defaults(func=cmd_vc_prepare)
+
+    p = sub.add_parser("vc-train", help="train the wGMM VC model (prepares the corpus first when needed)")
+    p.add_argument("overrides", nargs="*", help="key=value overrides of configs/vc.yaml")
+    p.set_defaults(func=cmd_vc_train)
+
+    p = sub.add_parser("convert", help="(denoise ->) convert -> vocode files or folders")
+    p.add_argument("inputs", nargs="+", help="audio files or folders of the source speaker")
+    p.add_argument("-o", "--output", required=True, help="output folder (.wav files; inputs are never overwritten)")
+    p.add_argument("--vc", required=True, help="a VC checkpoint (best.pth of vc-train)")
+    p.add_argument("--denoiser", help="a denoiser checkpoint to clean the input first")
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=cmd_convert)
+
+    p = sub.add_parser("vc-evaluate", help="MCD, F0 RMSE/correlation and V/UV error on the VC test set")
+    p.add_argument("--vc", required=True, help="a VC checkpoint")
+    p.add_argument("--denoiser", help="a denoiser checkpoint to clean the input first")
+    p.add_argument("--json", help="also write the results as JSON here")
+    p.add_argument("--device", default="auto")
+    p.add_argument("overrides", nargs="*", help="key=value overrides of the checkpoint's config")
+    p.set_defaults(func=cmd_vc_evaluate)
 
     p = sub.add_parser("demo", help="train for a few minutes, denoise an example, print metrics")
     p.add_argument("overrides", nargs="*")

@@ -3,6 +3,6 @@
 from models.registry import MODELS, build_model, denoisers, register
 
 # Importing the modules registers their models.
-from models import conv_ae, diffusion, pixelshuffle_ae, wave_unet  # noqa: E402,F401  isort: skip
+from models import conv_ae, diffusion, pixelshuffle_ae, vc, wave_unet  # noqa: E402,F401  isort: skip
 
 __all__ = ["MODELS", "build_model", "denoisers", "register"]

@@ -12,7 +12,7 @@ import json
 import math
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,7 @@ class Solver:
     """Trains `model` on `train_set`, validating each epoch; all outputs go to `cfg.run_dir`."""
 
     kind = "model"  # checkpoint kind written and accepted
+    scheduler_per_step = False  # step the LR scheduler after every optimiser step instead of every epoch
     higher_is_better = {"loss": False}
 
     def __init__(self, cfg: DictConfig, model: nn.Module, train_set: Dataset, logger: ExperimentLogger) -> None:
@@ -75,6 +76,16 @@ class Solver:
 
     def validate(self) -> dict[str, float]:
         raise NotImplementedError
+
+    def train_loader(self) -> Iterable:
+        """One epoch of training batches (subclasses may bucket or collate differently)."""
+        return DataLoader(
+            self.train_set,
+            batch_size=int(self.cfg.data.batch_size),
+            shuffle=False,
+            num_workers=int(self.cfg.data.num_workers),
+            drop_last=False,
+        )
 
     def on_epoch_start(self, epoch: int) -> dict[str, float]:
         """Apply curricula etc.; returns values worth logging."""
@@ -206,13 +217,7 @@ class Solver:
         from tqdm import tqdm
 
         self.model.train()
-        loader = DataLoader(
-            self.train_set,
-            batch_size=int(self.cfg.data.batch_size),
-            shuffle=False,
-            num_workers=int(self.cfg.data.num_workers),
-            drop_last=False,
-        )
+        loader = self.train_loader()
         total, count = 0.0, 0
         bar = tqdm(
             loader,
@@ -238,6 +243,8 @@ class Solver:
             self.scaler.update()
             self.after_step()
             self.step += 1
+            if self.scheduler and self.scheduler_per_step:
+                self.scheduler.step()
             total += float(loss.detach())
             count += 1
             bar.set_postfix(loss=f"{total / count:.4f}")
@@ -279,7 +286,7 @@ class Solver:
             torch.manual_seed(epoch_seed(seed, self.epoch))
             scheduled = self.on_epoch_start(self.epoch)
             train_loss = self._train_epoch()
-            if self.scheduler:
+            if self.scheduler and not self.scheduler_per_step:
                 self.scheduler.step()
             metrics = self.validate()
             value = float(metrics[self.metric])

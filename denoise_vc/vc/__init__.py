@@ -1,0 +1,1 @@
+"""Voice conversion around the wGMM acoustic model: parallel data, features, training data, pipeline, metrics."""

@@ -1,0 +1,148 @@
+"""denoise (optional) -> features -> convert -> vocode, for arrays, files and a test set.
+
+Everything the conversion needs travels in the VC checkpoint: model spec and weights, the data config
+(feature settings, reduction factor, pause rule) and the normalisation statistics (`meta["stats"]`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from denoise_vc.audio import load_audio, write_audio_atomic
+from denoise_vc.checkpoint import load_model
+from denoise_vc.config import apply_overrides
+from denoise_vc.errors import AudioFileError, CheckpointError
+from denoise_vc.vc.dataset import normalise_side
+from denoise_vc.vc.features import FeatureSettings
+from denoise_vc.vc.prepare import side_features, source_segments
+
+
+@dataclass
+class Denoiser:
+    """A denoiser checkpoint ready for in-memory enhancement at its own rate."""
+
+    model: torch.nn.Module
+    rate: int
+    plan: Any
+    batch_windows: int
+    device: torch.device
+
+    @staticmethod
+    def load(path: str | Path, device: torch.device) -> Denoiser:
+        from denoise_vc.inference import WindowPlan
+
+        model, ckpt = load_model(path, kind="denoiser", device=device)
+        rate = int(ckpt["meta"]["sample_rate"])
+        inference = apply_overrides(ckpt["config"], []).inference
+        return Denoiser(model, rate, WindowPlan.for_model(model, inference, rate), int(inference.batch_windows), device)
+
+    def __call__(self, wave: np.ndarray, rate: int) -> tuple[np.ndarray, int]:
+        from denoise_vc.audio import resample
+        from denoise_vc.inference import enhance_array
+
+        x = resample(wave, rate, self.rate)
+        return enhance_array(self.model, x, self.plan, self.device, self.batch_windows), self.rate
+
+
+class Converter:
+    """A trained VC model (plus optional denoiser) that turns source-speaker audio into target-speaker audio."""
+
+    def __init__(self, vc_checkpoint: str | Path, denoiser: str | Path | None = None, device: str = "cpu") -> None:
+        from models.vc import GriffinLim
+
+        self.device = torch.device(device)
+        self.model, ckpt = load_model(vc_checkpoint, kind="vc", device=self.device)
+        stats = ckpt["meta"].get("stats")
+        if not stats:
+            raise CheckpointError(f"{vc_checkpoint}: VC checkpoint has no normalisation statistics (meta.stats)")
+        self.stats = stats
+        self.cfg = apply_overrides(ckpt["config"], [])
+        self.fs = FeatureSettings.from_config(self.cfg.data)
+        self.r = int(self.cfg.data.reduction_factor)
+        self.denoiser = Denoiser.load(denoiser, self.device) if denoiser else None
+        fs = self.fs
+        self.vocoder = GriffinLim(fs.sample_rate, fs.n_fft, fs.hop_length, fs.n_mels, fs.fmin, fs.fmax, fs.win_length)
+
+    @property
+    def sample_rate(self) -> int:
+        return self.fs.sample_rate
+
+    def features(self, wave: np.ndarray, rate: int) -> dict[str, torch.Tensor]:
+        """The model's inputs for one utterance (batch of one), exactly as training computed them."""
+        side = side_features(wave, rate, self.fs, self.r)
+        norm = normalise_side(side, self.stats, self.r)
+        segments = source_segments(side["energy"], int(side["frames"]), self.fs, self.cfg.data, self.r)
+        return {
+            "src_mel": torch.from_numpy(norm["mel"])[None],
+            "src_pitch": torch.from_numpy(norm["pitch"])[None],
+            "src_energy": torch.from_numpy(norm["energy"])[None],
+            "src_len": torch.tensor([len(norm["pitch"])]),
+            "src_segment": torch.from_numpy(segments)[None],
+            "n_segments": torch.tensor([int(segments.max()) + 1]),
+        }
+
+    def convert_mel(self, wave: np.ndarray, rate: int) -> np.ndarray:
+        """(frames, n_mels) de-normalised converted log-mel of a (denoised, if a denoiser is set) waveform."""
+        if self.denoiser is not None:
+            wave, rate = self.denoiser(wave, rate)
+        inputs = {k: v.to(self.device) for k, v in self.features(wave, rate).items()}
+        mel, length = self.model.infer(**inputs)
+        mel = mel[0, : int(length[0])].float().cpu().numpy()
+        return mel * np.asarray(self.stats["mel_std"], np.float32) + np.asarray(self.stats["mel_mean"], np.float32)
+
+    def convert(self, wave: np.ndarray, rate: int) -> np.ndarray:
+        """Converted waveform at `self.sample_rate`."""
+        return np.clip(self.vocoder(self.convert_mel(wave, rate)), -1.0, 1.0)
+
+    def convert_file(self, src: str | Path, dst: str | Path) -> Path:
+        src, dst = Path(src), Path(dst)
+        if dst.exists() and dst.resolve() == src.resolve():
+            raise AudioFileError(f"{src}: output would overwrite the input; choose another output folder")
+        wave, rate = load_audio(src)
+        return write_audio_atomic(dst, self.convert(wave[0], rate), self.sample_rate)
+
+
+def evaluate_pairs(
+    converter: Converter, pairs: list, transform=None, progress: bool = False, vocoded: bool = False
+) -> dict[str, dict[str, float]]:
+    """Median metrics against the target of each pair: the untouched source and the conversion.
+
+    `transform(wave, rate, index) -> wave` changes the source before conversion (e.g. adds noise); the
+    `source` row always scores the clean source, so it is the no-conversion baseline. `vocoded` adds the
+    target's own mel through the vocoder: the floor the vocoder leaves for any conversion.
+    """
+    from tqdm import tqdm
+
+    from denoise_vc.vc.features import clean_wave, log_mel
+    from denoise_vc.vc.metrics import score_conversion, summarise
+
+    rows: dict[str, list[dict[str, float]]] = {"source": [], "converted": []} | ({"vocoded": []} if vocoded else {})
+    rate = converter.sample_rate
+    for index, pair in enumerate(tqdm(pairs, desc="vc-evaluate", disable=None if progress else True, leave=False)):
+        source, source_rate = pair.source()
+        target = clean_wave(*pair.target(), converter.fs)
+        rows["source"].append(score_conversion(clean_wave(source, source_rate, converter.fs), target, rate))
+        if transform is not None:
+            source = transform(source, source_rate, index)
+        rows["converted"].append(score_conversion(converter.convert(source, source_rate), target, rate))
+        if vocoded:
+            rows["vocoded"].append(score_conversion(converter.vocoder(log_mel(target, converter.fs)), target, rate))
+    return {name: summarise(values) for name, values in rows.items()}
+
+
+def format_results(results: dict[str, dict[str, float]], count: int) -> str:
+    lines = [
+        f"{count} test pairs, medians; MCD from WORLD mel-cepstra (c1-c24) after DTW",
+        f"{'':<18}{'MCD dB':>9}{'F0 RMSE ct':>12}{'F0 corr':>9}{'V/UV err':>10}",
+    ]
+    for name, row in results.items():
+        lines.append(
+            f"{name + '->target':<18}{row['mcd']:>9.2f}{row['f0_rmse_cents']:>12.1f}"
+            f"{row['f0_corr']:>9.3f}{row['vuv_error']:>10.3f}"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,158 @@
+"""The voice-conversion task: wGMM model + VCLoss on cached parallel pairs, Noam LR, mel-L1 validation.
+
+Pretrain -> finetune is two runs: the second sets `solver.init_from=<first run>/best.pth`, which copies the
+weights but starts a fresh optimiser and a fresh warm-up (the optimiser reset). Checkpoints carry the
+normalisation statistics in `meta["stats"]`, so `convert` needs nothing but the checkpoint.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn as nn
+from omegaconf import DictConfig
+from torch.utils.data import DataLoader
+
+from denoise_vc.config import model_args, to_plain
+from denoise_vc.errors import ConfigError
+from denoise_vc.tracking import ExperimentLogger, build_logger
+from denoise_vc.vc.dataset import BucketSampler, PairSet, collate
+from denoise_vc.vc.prepare import prepare
+from solvers.base import Solver
+
+
+def noam_factor(step: int, warmup_steps: int) -> float:
+    """LR multiplier for the optimiser step that follows `step` completed steps: linear warm-up reaching 1 at
+    step `warmup_steps`, then inverse-square-root decay (Vaswani et al., with an explicit peak LR)."""
+    n = step + 1
+    warmup = max(1, int(warmup_steps))
+    return min(n / warmup, (warmup / n) ** 0.5)
+
+
+def mel_l1(out: dict[str, torch.Tensor]) -> tuple[float, float]:
+    """(sum of |mel after PostNet - target| over valid frames and bins, number of those values)."""
+    mask = out["mel_mask"].unsqueeze(-1).to(out["mel_after"].dtype)
+    diff = (out["mel_after"].float() - out["mel_target"]).abs() * mask
+    return float(diff.sum()), float(mask.sum()) * out["mel_after"].shape[-1]
+
+
+class VCSolver(Solver):
+    kind = "vc"
+    scheduler_per_step = True
+    higher_is_better = {"loss": False, "mel_l1": False}
+
+    def __init__(
+        self,
+        cfg: DictConfig,
+        model: nn.Module,
+        loss: nn.Module,
+        train_set: PairSet,
+        valid_set: PairSet,
+        stats: dict[str, Any],
+        logger: ExperimentLogger,
+    ) -> None:
+        super().__init__(cfg, model, train_set, logger)
+        self.loss_fn = loss
+        self.valid_set = valid_set
+        self.stats = stats
+        self.sampler = BucketSampler(
+            train_set.lengths(), int(cfg.data.batch_size), int(cfg.data.group_size), int(cfg.seed)
+        )
+
+    def _make_scheduler(self):
+        if str(self.scfg.scheduler).lower() == "noam":
+            warmup = int(self.scfg.warmup_steps)
+            return torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda step: noam_factor(step, warmup))
+        return super()._make_scheduler()
+
+    def train_loader(self) -> DataLoader:
+        self.sampler.epoch = self.epoch
+        return DataLoader(
+            self.train_set,
+            batch_sampler=self.sampler,
+            collate_fn=collate,
+            num_workers=int(self.cfg.data.num_workers),
+        )
+
+    def _to_device(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+
+    def train_loss(self, batch) -> torch.Tensor:
+        batch = self._to_device(batch)
+        with torch.autocast(self.device.type, enabled=self.use_amp):
+            out = self.model(batch)
+        return self.loss_fn(out, batch)[0]
+
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        """Teacher-forced loss and mel L1 (after PostNet, normalised units) on the validation pairs."""
+        self.model.eval()
+        size = int(self.cfg.data.batch_size)
+        losses, l1_sum, l1_count = [], 0.0, 0.0
+        for start in range(0, len(self.valid_set), size):
+            items = [self.valid_set[i] for i in range(start, min(len(self.valid_set), start + size))]
+            batch = self._to_device(collate(items))
+            out = self.model(batch)
+            losses.append(float(self.loss_fn(out, batch)[0]) * len(items))
+            total, count = mel_l1(out)
+            l1_sum, l1_count = l1_sum + total, l1_count + count
+        self.model.train()
+        return {"loss": sum(losses) / max(1, len(self.valid_set)), "mel_l1": l1_sum / max(1.0, l1_count)}
+
+    def after_validation(self, epoch: int) -> None:
+        """Target vs converted (free-running) mel of the first validation pair."""
+        from denoise_vc.vc.plots import plot_mels
+
+        item = collate([self.valid_set[0]])
+        self.model.eval()
+        with torch.no_grad():
+            mel, length = self.model.infer(
+                *(item[k].to(self.device) for k in ("src_mel", "src_pitch", "src_energy", "src_len")),
+                item["src_segment"].to(self.device),
+                item["n_segments"].to(self.device),
+            )
+        self.model.train()
+        mels = {
+            "source": item["src_mel"][0].numpy(),
+            "target": item["tgt_mel"][0].numpy(),
+            "converted": mel[0, : int(length[0])].cpu().numpy(),
+        }
+        png = plot_mels(mels, self.run_dir / "plots" / f"epoch_{epoch:03d}.png", title=f"epoch {epoch}")
+        self.logger.log_file(f"plots/epoch_{epoch:03d}", png)
+
+    def _payload(self, metrics: dict[str, float], with_train_state: bool) -> dict[str, Any]:
+        payload = super()._payload(metrics, with_train_state)
+        payload["meta"]["stats"] = self.stats
+        return payload
+
+
+def build_vc_solver(cfg: DictConfig) -> VCSolver:
+    """Prepare (or reuse) the features of `cfg.data`, then a ready-to-fit VC solver."""
+    from models import build_model
+    from models.vc import VCLoss
+
+    manifest = prepare(cfg, progress=bool(cfg.solver.progress))
+    stats, prepared, r = manifest["stats"], Path(str(cfg.data.prepared_dir)), int(cfg.data.reduction_factor)
+    splits = manifest["splits"]
+    if not splits["valid"]:
+        raise ConfigError("no validation pairs: give the corpus more utterances or a larger data.split.valid")
+    train_set = PairSet(prepared, splits["train"], stats, r)
+    valid_set = PairSet(prepared, splits["valid"], stats, r)
+    name, args = model_args(cfg.model)
+    if int(args.get("reduction", r)) != r or int(args.get("n_mels", cfg.data.n_mels)) != int(cfg.data.n_mels):
+        raise ConfigError("model.reduction / model.n_mels must equal data.reduction_factor / data.n_mels")
+    with torch.random.fork_rng():
+        torch.manual_seed(int(cfg.seed))
+        try:
+            model = build_model(name, **args)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+    if getattr(model, "task", None) != "vc":
+        raise ConfigError(f"model {name!r} is not a voice-conversion model")
+    try:
+        loss = VCLoss(**to_plain(cfg.loss))
+    except TypeError as exc:
+        raise ConfigError(f"loss: {exc}") from None
+    return VCSolver(cfg, model, loss, train_set, valid_set, stats, build_logger(cfg.logger, cfg.run_dir))
