@@ -136,14 +136,22 @@ def table(rows: list[dict]) -> str:
 
 
 def marginals(rows: list[dict]) -> str:
-    """Mean SI-SDRi at gain 1.0 per model, per loss and per curriculum (each averaged over the others)."""
+    """Mean SI-SDRi at gain 1.0 per model, per loss and per curriculum, each over the matched runs only: the
+    (other two factors) combinations that were run at every level of the factor, so a reduced grid compares
+    like with like."""
+    factors = ("model", "loss", "curriculum")
     out = []
-    for factor in ("model", "loss", "curriculum"):
-        groups: dict[str, list[float]] = {}
+    for factor in factors:
+        others = [f for f in factors if f != factor]
+        levels = sorted({r[factor] for r in rows}, key=[r[factor] for r in rows].index)
+        by_key: dict[tuple, dict[str, float]] = {}
         for r in rows:
-            groups.setdefault(r[factor], []).append(r["levels"]["1"]["si_sdr_i"])
-        cells = ", ".join(f"{k} {sum(v) / len(v):+.2f}" for k, v in groups.items())
-        out.append(f"mean SI-SDRi @1.0 by {factor}: {cells}")
+            by_key.setdefault(tuple(r[o] for o in others), {})[r[factor]] = r["levels"]["1"]["si_sdr_i"]
+        matched = [v for v in by_key.values() if len(v) == len(levels)]
+        if len(levels) < 2 or not matched:
+            continue
+        cells = ", ".join(f"{lv} {sum(v[lv] for v in matched) / len(matched):+.2f}" for lv in levels)
+        out.append(f"mean SI-SDRi @1.0 by {factor} over {len(matched)} matched {'/'.join(others)} pairs: {cells}")
     return "\n".join(out)
 
 
