@@ -29,13 +29,13 @@ SEED = 0
 
 
 def run_matrix(scratch: Path) -> tuple[dict[str, Counter], list[str]]:
-    from denoise_vc.testing.bad_inputs import matrix, problems, run_case, tiny_checkpoint
+    from denoise_vc.testing.bad_inputs import matrix, problems, run_case, tiny_checkpoint, tiny_vc_checkpoint
 
-    checkpoint = tiny_checkpoint(scratch / "good.pth")
+    checkpoint, vc_checkpoint = tiny_checkpoint(scratch / "good.pth"), tiny_vc_checkpoint(scratch / "vc.pth")
     tally: dict[str, Counter] = {}
     failures = []
     for i, (command, case) in enumerate(matrix()):
-        outcome = run_case(command, case, scratch / f"case{i}", checkpoint)
+        outcome = run_case(command, case, scratch / f"case{i}", checkpoint, vc_checkpoint)
         found = problems(command, case, outcome)
         row = tally.setdefault(command.name, Counter())
         row["tried"] += 1

@@ -242,6 +242,7 @@ def cmd_vc_train(args: argparse.Namespace) -> int:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
+    from denoise_vc.errors import AudioFileError
     from denoise_vc.vc.pipeline import Converter
     from solvers.base import pick_device
 
@@ -250,27 +251,42 @@ def cmd_convert(args: argparse.Namespace) -> int:
     if not inputs:
         raise DenoiseVCError("no input files given")
     outdir = Path(args.output)
+    sources = {src.resolve() for src, _ in inputs}
+    written: dict[Path, Path] = {}  # every output is .wav: a.flac and a.wav would both become a.wav
     failures = 0
     for src, rel in inputs:
         dst = outdir / rel.with_suffix(".wav")
         try:
+            if dst.resolve() in sources:
+                raise AudioFileError(f"{src}: output would overwrite the input {dst}; choose another output folder")
+            if dst.exists() and dst.parent.resolve() == src.parent.resolve():  # a.flac -> a.wav beside it
+                raise AudioFileError(
+                    f"{src}: output would overwrite the input's neighbour {dst}; choose another folder"
+                )
+            if dst.resolve() in written:
+                raise AudioFileError(f"{src}: output {dst} is already the conversion of {written[dst.resolve()]}")
             converter.convert_file(src, dst)
+            written[dst.resolve()] = src
             print(f"{src} -> {dst}")
         except DenoiseVCError as exc:
             failures += 1
             print(f"error: {exc}", file=sys.stderr)
     if failures:
-        print(f"{len(inputs) - failures} of {len(inputs)} files converted, {failures} failed", file=sys.stderr)
+        if len(inputs) > 1:  # a single file's own error line is the last word
+            print(f"{len(inputs) - failures} of {len(inputs)} files converted, {failures} failed", file=sys.stderr)
         return EXIT_PARTIAL if failures < len(inputs) else EXIT_ERROR
     return 0
 
 
 def cmd_vc_evaluate(args: argparse.Namespace) -> int:
     from denoise_vc.config import apply_overrides
+    from denoise_vc.paths import not_an_input
     from denoise_vc.vc.corpus import build_pairs
     from denoise_vc.vc.pipeline import Converter, evaluate_pairs, format_results
     from solvers.base import pick_device
 
+    if args.json:
+        not_an_input(args.json, args.vc, *([args.denoiser] if args.denoiser else []))
     converter = Converter(args.vc, args.denoiser, device=str(pick_device(args.device)))
     cfg = apply_overrides(converter.cfg, _overrides(args.overrides))
     pairs = [p for p in build_pairs(cfg.data, int(cfg.seed)) if p.split == "test"]

@@ -129,17 +129,12 @@ class VCSolver(Solver):
 
 
 def build_vc_solver(cfg: DictConfig) -> VCSolver:
-    """Prepare (or reuse) the features of `cfg.data`, then a ready-to-fit VC solver."""
+    """A ready-to-fit VC solver: model and loss first (a bad setting is refused before anything is written),
+    then the features of `cfg.data`, prepared or reused."""
     from models import build_model
     from models.vc import VCLoss
 
-    manifest = prepare(cfg, progress=bool(cfg.solver.progress))
-    stats, prepared, r = manifest["stats"], Path(str(cfg.data.prepared_dir)), int(cfg.data.reduction_factor)
-    splits = manifest["splits"]
-    if not splits["valid"]:
-        raise ConfigError("no validation pairs: give the corpus more utterances or a larger data.split.valid")
-    train_set = PairSet(prepared, splits["train"], stats, r)
-    valid_set = PairSet(prepared, splits["valid"], stats, r)
+    r = int(cfg.data.reduction_factor)
     name, args = model_args(cfg.model)
     if int(args.get("reduction", r)) != r or int(args.get("n_mels", cfg.data.n_mels)) != int(cfg.data.n_mels):
         raise ConfigError("model.reduction / model.n_mels must equal data.reduction_factor / data.n_mels")
@@ -155,4 +150,10 @@ def build_vc_solver(cfg: DictConfig) -> VCSolver:
         loss = VCLoss(**to_plain(cfg.loss))
     except TypeError as exc:
         raise ConfigError(f"loss: {exc}") from None
+    manifest = prepare(cfg, progress=bool(cfg.solver.progress))
+    stats, prepared, splits = manifest["stats"], Path(str(cfg.data.prepared_dir)), manifest["splits"]
+    if not splits["valid"]:
+        raise ConfigError("no validation pairs: give the corpus more utterances or a larger data.split.valid")
+    train_set = PairSet(prepared, splits["train"], stats, r)
+    valid_set = PairSet(prepared, splits["valid"], stats, r)
     return VCSolver(cfg, model, loss, train_set, valid_set, stats, build_logger(cfg.logger, cfg.run_dir))

@@ -9,7 +9,16 @@ input changed.
 
 import pytest
 
-from denoise_vc.testing.bad_inputs import CASES, COMMANDS, EXIT_CODES, matrix, problems, run_case, tiny_checkpoint
+from denoise_vc.testing.bad_inputs import (
+    CASES,
+    COMMANDS,
+    EXIT_CODES,
+    matrix,
+    problems,
+    run_case,
+    tiny_checkpoint,
+    tiny_vc_checkpoint,
+)
 
 PAIRS = matrix()
 
@@ -17,6 +26,11 @@ PAIRS = matrix()
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
     return tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "good.pth")
+
+
+@pytest.fixture(scope="module")
+def vc_checkpoint(tmp_path_factory):
+    return tiny_vc_checkpoint(tmp_path_factory.mktemp("vc_ckpt") / "vc.pth")
 
 
 def test_the_matrix_covers_every_command_and_every_input_kind():
@@ -29,8 +43,8 @@ def test_the_matrix_covers_every_command_and_every_input_kind():
 
 
 @pytest.mark.parametrize("command,case", PAIRS, ids=[f"{c.name}-{k.name}" for c, k in PAIRS])
-def test_bad_input(command, case, tmp_path, checkpoint):
-    outcome = run_case(command, case, tmp_path, checkpoint)
+def test_bad_input(command, case, tmp_path, checkpoint, vc_checkpoint):
+    outcome = run_case(command, case, tmp_path, checkpoint, vc_checkpoint)
     assert outcome.code in EXIT_CODES and "Traceback" not in outcome.stderr, outcome.stderr[-2000:]
     assert outcome.kind == command.expected(case)
     assert problems(command, case, outcome) == []
@@ -56,3 +70,21 @@ def test_the_verdict_catches_crashes_leftovers_changed_inputs_and_vague_refusals
     ]
     assert [bool(problems(denoise, nan, o)) for o in bad] == [True] * len(bad)
     assert [o.kind for o in bad[:2]] == ["crash", "crash"]
+
+
+def test_convert_writes_no_output_twice(tmp_path, vc_checkpoint, capsys):
+    """a.flac and a.wav both convert to a.wav: the first one wins, the second is reported (exit 3)."""
+    import numpy as np
+    import soundfile as sf
+
+    from denoise_vc.cli import main
+
+    (tmp_path / "in").mkdir()
+    sf.write(tmp_path / "in" / "a.flac", np.full(4000, 0.1, np.float32), 16000)
+    sf.write(tmp_path / "in" / "a.wav", np.full(4000, 0.1, np.float32), 16000)
+    args = ["convert", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--vc", str(vc_checkpoint)]
+    assert main(args) == 3
+    err = capsys.readouterr().err.splitlines()
+    assert f"{tmp_path / 'in' / 'a.wav'}: output {tmp_path / 'out' / 'a.wav'} is already the conversion of" in err[0]
+    assert err[1] == "1 of 2 files converted, 1 failed"
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["a.wav"]

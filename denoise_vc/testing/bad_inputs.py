@@ -45,6 +45,31 @@ TINY_DATA = [
     "solver.progress=false",
     "solver.plot_every=0",
 ]
+# The VC model at its smallest (built untrained, statistics from one generated pair), and a corpus that small.
+TINY_VC_MODEL = [
+    "data.n_mels=40",
+    "model.d_model=16",
+    "model.encoder_layers=1",
+    "model.decoder_layers=1",
+    "model.heads=1",
+    "model.predictor_channels=16",
+    "model.prosody_channels=16",
+    "model.prosody_gru_size=16",
+    "model.postnet_channels=16",
+    "model.postnet_layers=2",
+]
+TINY_VC_DATA = [
+    "data.builtin.utterances.train=1",
+    "data.builtin.utterances.valid=1",
+    "data.builtin.utterances.test=1",
+    "data.builtin.words=3",
+    "data.batch_size=1",
+    "data.group_size=1",
+    "solver.epochs=1",
+    "solver.warmup_steps=2",
+    "solver.progress=false",
+    "solver.plot_every=0",
+]
 EXIT_CODES = {0: "ok", 1: "refuse", 3: "partial"}  # anything else (or a traceback) is a crash
 RATE = 16000
 
@@ -61,6 +86,32 @@ def tiny_checkpoint(path: Path, overrides: list[str] | None = None) -> Path:
         "state_dict": model.state_dict(),
         "config": to_plain(cfg),
         "meta": {"epoch": 0, "step": 0, "metrics": {}, "sample_rate": int(cfg.data.sample_rate)},
+    }
+    return save_checkpoint(payload, path)
+
+
+def tiny_vc_checkpoint(path: Path) -> Path:
+    """A VC checkpoint of an untrained tiny wGMM model (seeded), with statistics of one generated pair."""
+    from denoise_vc.config import model_args
+    from denoise_vc.vc.corpus import builtin_pairs
+    from denoise_vc.vc.features import FeatureSettings
+    from denoise_vc.vc.prepare import compute_stats, pair_features
+    from models import build_model
+
+    cfg = compose_config([*TINY_VC_MODEL, *TINY_VC_DATA], config_name="vc")
+    pair = builtin_pairs(cfg.data, int(cfg.seed))[0]
+    stats = compute_stats(
+        [pair_features(pair, FeatureSettings.from_config(cfg.data), cfg.data, int(cfg.data.reduction_factor))]
+    )
+    name, args = model_args(cfg.model)
+    torch.manual_seed(0)
+    model = build_model(name, **args)
+    payload = {
+        "kind": "vc",
+        "model": {"name": name, "args": dict(model.init_args)},
+        "state_dict": model.state_dict(),
+        "config": to_plain(cfg),
+        "meta": {"epoch": 0, "step": 0, "metrics": {}, "sample_rate": int(cfg.data.sample_rate), "stats": stats},
     }
     return save_checkpoint(payload, path)
 
@@ -209,6 +260,51 @@ def _truncated_ckpt(folder: Path) -> Path:
     return folder / "truncated.pth"
 
 
+def _vc_edit(name: str, edit: Callable[[dict], dict]) -> Callable[[Path], Path]:
+    """An edited copy of the workspace's VC checkpoint (`vc_model.pth` among the inputs)."""
+
+    def make(folder: Path) -> Path:
+        return save_checkpoint(edit(torch.load(folder / "vc_model.pth", weights_only=True)), folder / name)
+
+    return make
+
+
+def _truncated_vc(folder: Path) -> Path:
+    data = (folder / "vc_model.pth").read_bytes()
+    (folder / "truncated_vc.pth").write_bytes(data[: len(data) // 2])
+    return folder / "truncated_vc.pth"
+
+
+# ---------------------------------------------------------------- parallel corpora (source/ and target/ folders)
+
+
+def _corpus(bad: Callable[[Path], Path] | None = None, rename: bool = False) -> Callable[[Path], Path]:
+    """Three good pairs (source/ and target/ matched by name); `bad` adds one more source file (with a good
+    target partner of the same name); `rename` gives one target file a name no source file has."""
+
+    def make(folder: Path) -> Path:
+        root = folder / "corpus"
+        for side, seed in (("source", 1), ("target", 2)):
+            (root / side).mkdir(parents=True)
+            for i in range(3):
+                sf.write(root / side / f"u{i}.wav", tone(0.8 + 0.1 * i, RATE) * (0.5 + 0.2 * seed), RATE)
+        if bad is not None:
+            name = bad(root / "source").name
+            sf.write(root / "target" / name, tone(0.6, RATE), RATE)
+        if rename:
+            (root / "target" / "u2.wav").rename(root / "target" / "other.wav")
+        return root
+
+    return make
+
+
+def _corpus_odd_formats(folder: Path) -> Path:
+    root = _corpus()(folder)
+    sf.write(root / "source" / "u0.wav", tone(0.8, 44100, 2), 44100)  # stereo at another rate
+    sf.write(root / "target" / "u1.wav", tone(0.9, 22050), 22050)
+    return root
+
+
 # ---------------------------------------------------------------- the cases
 
 FOLDER_CASE = "folder with good and bad files"
@@ -217,7 +313,7 @@ FOLDER_CASE = "folder with good and bad files"
 @dataclass(frozen=True)
 class Case:
     name: str
-    group: str  # audio | folder | data | checkpoint | output | override
+    group: str  # audio | folder | data | checkpoint | vc-checkpoint | corpus | output | override
     make: Callable[[Path], Path | str]  # writes the input under a scratch folder; returns it (or an override)
     expect: str  # ok | refuse | partial
     says: str = ""  # fragment the error line must contain (refusals)
@@ -262,7 +358,41 @@ CASES: list[Case] = [
     Case("truncated checkpoint", "checkpoint", _truncated_ckpt, "refuse", "corrupt or truncated checkpoint"),
     Case("pickle payload that runs code", "checkpoint", _pickle_payload, "refuse", "could run code"),
     Case("audio file as checkpoint", "checkpoint", _wav("audio.pth", 0.1, format="WAV"), "refuse", "audio.pth"),
+    Case(
+        "denoiser checkpoint as the VC model",
+        "vc-checkpoint",
+        lambda f: f / "model.pth",
+        "refuse",
+        "is a 'denoiser' checkpoint",
+    ),
+    Case("VC checkpoint missing a key", "vc-checkpoint", _vc_edit("vc_missing.pth", _drop_key), "refuse", "missing"),
+    Case(
+        "VC checkpoint with an extra key", "vc-checkpoint", _vc_edit("vc_extra.pth", _extra_key), "refuse", "unexpected"
+    ),
+    Case(
+        "VC checkpoint without statistics",
+        "vc-checkpoint",
+        _vc_edit("vc_nostats.pth", lambda c: {**c, "meta": {**c["meta"], "stats": None}}),
+        "refuse",
+        "no normalisation statistics",
+    ),
+    Case("truncated VC checkpoint", "vc-checkpoint", _truncated_vc, "refuse", "corrupt or truncated checkpoint"),
+    Case("corpus: stereo and other rates", "corpus", _corpus_odd_formats, "ok"),
+    Case("corpus: names do not match", "corpus", _corpus(rename=True), "refuse", "no partner"),
+    Case("corpus: missing folder", "corpus", lambda f: f / "no_corpus", "refuse", "folder not found"),
+    Case("corpus: empty file", "corpus", _corpus(_bytes("empty.wav", b"")), "refuse", "empty.wav"),
+    Case("corpus: zero-length audio", "corpus", _corpus(_header_only), "refuse", "no samples"),
+    Case("corpus: corrupt header", "corpus", _corpus(_corrupt_header), "refuse", "corrupt_header.wav"),
+    Case("corpus: truncated file", "corpus", _corpus(_truncated), "refuse", "truncated"),
+    Case("corpus: NaN samples", "corpus", _corpus(_nonfinite(np.nan, "nan.wav")), "refuse", "NaN or Inf"),
     Case("output path = input path", "output", lambda f: f / "ok.wav", "refuse", "would overwrite the input"),
+    Case(
+        "output folder = input folder, input in another format",  # convert writes ok.flac as ok.wav
+        "output",
+        _wav("ok.flac", 0.25),
+        "refuse",
+        "would overwrite the input",
+    ),
     Case("unknown model name", "override", lambda f: "model=nope", "refuse", "model/nope"),
     Case("unknown model in model.name", "override", lambda f: "model.name=nope", "refuse", "unknown model 'nope'"),
     Case("override without =", "override", lambda f: "solver.epochs", "refuse", "expected key=value"),
@@ -281,6 +411,7 @@ class Workspace:
     root: Path
     checkpoint: Path
     out: Path
+    vc: Path  # a good VC checkpoint
 
 
 @dataclass(frozen=True)
@@ -288,6 +419,7 @@ class Command:
     name: str
     argv: Callable[[Case, Path | str, Workspace], list[str] | None]  # None: the case does not apply
     expect: dict[str, str] = field(default_factory=dict)  # case name -> outcome, where it differs from the case's
+    says: dict[str, str] = field(default_factory=dict)  # case name -> refusal fragment, where it differs
 
     def expected(self, case: Case) -> str:
         return self.expect.get(case.name, case.expect)
@@ -357,6 +489,58 @@ def _demo(case: Case, target, ws: Workspace) -> list[str] | None:
     return None
 
 
+def _corpus_overrides(target) -> list[str]:
+    return [f"data.source={Path(target) / 'source'}", f"data.target={Path(target) / 'target'}"]
+
+
+def _vc_prepare(case: Case, target, ws: Workspace) -> list[str] | None:
+    base = ["vc-prepare", f"data.prepared_dir={ws.out / 'prep'}", *TINY_VC_DATA]
+    if case.group == "override" and case.name != "unknown model in model.name":  # prepare builds no model
+        return [*base, str(target)]
+    if case.group == "corpus":
+        return [*base, *_corpus_overrides(target)]
+    return None
+
+
+def _vc_train(case: Case, target, ws: Workspace) -> list[str] | None:
+    base = ["vc-train", f"run_dir={ws.out / 'run'}", f"data.prepared_dir={ws.out / 'prep'}"]
+    base += [*TINY_VC_MODEL, *TINY_VC_DATA]
+    if case.group == "override":  # refused before the corpus is prepared
+        return [*base, str(target)]
+    if case.name in ("corpus: stereo and other rates", "corpus: names do not match"):  # prepare's own rows
+        return [*base, *_corpus_overrides(target)]  # try the rest
+    return None
+
+
+def _convert(case: Case, target, ws: Workspace) -> list[str] | None:
+    vc = ["--vc", str(ws.vc)]
+    if case.group == "output":  # the input's own folder as the output folder
+        return ["convert", str(target), "-o", str(Path(target).parent), *vc]
+    if case.group in ("audio", "folder"):
+        return ["convert", str(target), "-o", str(ws.out), *vc]
+    if case.group == "checkpoint":  # the denoiser in front
+        return ["convert", str(ws.root / "ok.wav"), "-o", str(ws.out), *vc, "--denoiser", str(target)]
+    if case.group == "vc-checkpoint":
+        return ["convert", str(ws.root / "ok.wav"), "-o", str(ws.out), "--vc", str(target)]
+    return None
+
+
+def _vc_evaluate(case: Case, target, ws: Workspace) -> list[str] | None:
+    base = ["vc-evaluate", "--vc", str(ws.vc)]
+    json_out = ["--json", str(ws.out / "metrics.json")]
+    if case.group == "output":  # the metrics written over the VC checkpoint
+        return [*base, "--json", str(ws.vc)]
+    if case.group == "checkpoint":
+        return [*base, *json_out, "--denoiser", str(target)]
+    if case.group == "vc-checkpoint":
+        return ["vc-evaluate", "--vc", str(target), *json_out]
+    if case.group == "override" and case.name not in ("unknown model name", "unknown model in model.name"):
+        return [*base, *json_out, str(target)]
+    if case.group == "corpus":
+        return [*base, *json_out, *_corpus_overrides(target)]
+    return None
+
+
 COMMANDS: list[Command] = [
     Command("denoise", _denoise),
     Command("evaluate", _evaluate, {FOLDER_CASE: "refuse"}),  # a data set with bad files is refused whole:
@@ -364,12 +548,19 @@ COMMANDS: list[Command] = [
     Command("tune", _tune),
     Command("export", _export),
     Command("demo", _demo),
+    # the VC config picks its model as `vc/model@model=...`: `model=nope` names no group there
+    Command("vc-prepare", _vc_prepare, says={"unknown model name": "Could not override 'model'"}),
+    Command("vc-train", _vc_train, says={"unknown model name": "Could not override 'model'"}),
+    Command("convert", _convert),
+    # vc-evaluate reads the samples of the test pairs only (every file's header is checked): NaN samples in
+    # a training file are not its business
+    Command("vc-evaluate", _vc_evaluate, {"corpus: NaN samples": "ok"}),
 ]
 
 
 def matrix() -> list[tuple[Command, Case]]:
     """Every (command, case) pair that applies."""
-    probe = Workspace(Path("/probe"), Path("/probe/ok.pth"), Path("/probe/out"))
+    probe = Workspace(Path("/probe"), Path("/probe/ok.pth"), Path("/probe/out"), Path("/probe/vc.pth"))
     return [(c, k) for c in COMMANDS for k in CASES if c.argv(k, "x", probe) is not None]
 
 
@@ -405,7 +596,7 @@ class Outcome:
         return EXIT_CODES[self.code]
 
 
-def run_case(command: Command, case: Case, scratch: Path, checkpoint: Path) -> Outcome:
+def run_case(command: Command, case: Case, scratch: Path, checkpoint: Path, vc_checkpoint: Path) -> Outcome:
     """Make the case's input under `scratch`, run the command in-process and record what it did."""
     import contextlib
     import traceback
@@ -415,9 +606,10 @@ def run_case(command: Command, case: Case, scratch: Path, checkpoint: Path) -> O
     inputs, out = scratch / "in", scratch / "out"
     inputs.mkdir(parents=True)
     sf.write(inputs / "ok.wav", tone(0.25, RATE), RATE)
-    shutil.copyfile(checkpoint, inputs / "model.pth")  # a copy among the inputs: its bytes are checked too
+    shutil.copyfile(checkpoint, inputs / "model.pth")  # copies among the inputs: their bytes are checked too
+    shutil.copyfile(vc_checkpoint, inputs / "vc_model.pth")
     target = case.make(inputs)
-    ws = Workspace(inputs, inputs / "model.pth", out)
+    ws = Workspace(inputs, inputs / "model.pth", out, inputs / "vc_model.pth")
     argv = command.argv(case, target, ws)
     assert argv is not None, f"{command.name} does not take {case.name}"
     before = snapshot(inputs)
@@ -453,23 +645,36 @@ def problems(command: Command, case: Case, outcome: Outcome) -> list[str]:
     if expected == "ok":
         return _output_problems(command.name, outcome)
     if expected == "refuse":
-        if len(lines) != 1 or case.says not in lines[0]:
-            found.append(f"refusal is not one line saying {case.says!r}: {lines}")
-        elif case.group in ("audio", "checkpoint", "data", "folder") and str(outcome.target) not in lines[0]:
+        says = command.says.get(case.name, case.says)
+        if len(lines) != 1 or says not in lines[0]:
+            found.append(f"refusal is not one line saying {says!r}: {lines}")
+        elif (
+            case.group in ("audio", "checkpoint", "vc-checkpoint", "data", "folder", "corpus")
+            and str(outcome.target) not in lines[0]
+        ):
             found.append(f"refusal does not name {outcome.target}")
-        written = [p.name for p in outcome.outputs if p.suffix in (".wav", ".flac", ".ogg", ".zip", ".pth", ".json")]
+        suffixes = (".wav", ".flac", ".ogg", ".zip", ".pth", ".json", ".npz")
+        written = [p.name for p in outcome.outputs if p.suffix in suffixes]
         if written:
             found.append(f"refused but wrote {', '.join(written)}")
         return found
     names = sorted(p.name for p in outcome.outputs)  # partial: good files written, each bad one named
-    if names != ["good_a.wav", "good_b.flac"]:
+    good, verb = PARTIAL_OUTPUTS[command.name]
+    if names != good:
         found.append(f"wrote {names}, expected the two good files")
-    for bad in ("bad.wav: not a readable audio file", "nan.wav: contains NaN or Inf"):
-        if not any(line.startswith("error: ") and bad in line for line in lines):
-            found.append(f"no error line for {bad.split(':')[0]}")
-    if lines[-1:] != ["2 of 4 files denoised, 2 failed"]:
+    for bad, why in (("bad.wav", "not a readable audio file"), ("nan.wav", "NaN or Inf")):
+        if not any(line.startswith("error: ") and f"{bad}: " in line and why in line for line in lines):
+            found.append(f"no error line for {bad}")
+    if lines[-1:] != [f"2 of 4 files {verb}, 2 failed"]:
         found.append(f"last line {lines[-1:]} is not the summary")
     return found
+
+
+# What a folder's good files become: denoise keeps each file's name and format, convert writes .wav files.
+PARTIAL_OUTPUTS = {
+    "denoise": (["good_a.wav", "good_b.flac"], "denoised"),
+    "convert": (["good_a.wav", "good_b.wav"], "converted"),
+}
 
 
 def _output_problems(command: str, outcome: Outcome) -> list[str]:
@@ -490,7 +695,32 @@ def _output_problems(command: str, outcome: Outcome) -> list[str]:
 
         levels = json.loads(names["metrics.json"].read_text())["levels"] if "metrics.json" in names else {}
         return [] if levels and all(np.isfinite(r["si_sdr"]) for r in levels.values()) else ["no finite metrics"]
-    if command == "train":
+    if command in ("train", "vc-train"):
         missing = {"best.pth", "last.pth", "history.json"} - set(names)
         return [f"run lacks {', '.join(sorted(missing))}"] if missing else []
+    if command == "convert":  # one .wav per input at the VC model's rate (the target speaker's voice)
+        src = Path(outcome.target)
+        if list(names) != [f"{src.stem}.wav"]:
+            return [f"wrote {list(names)}, expected {src.stem}.wav"]
+        y, rate = sf.read(names[f"{src.stem}.wav"], dtype="float32", always_2d=True)
+        if rate != RATE or y.shape[1] != 1 or len(y) == 0:
+            return [f"output {len(y)}x{y.shape[1]}@{rate}, expected mono at {RATE} Hz"]
+        return [] if np.all(np.isfinite(y)) and np.abs(y).max() <= 1.0 else ["output not finite or outside [-1, 1]"]
+    if command == "vc-prepare":  # the cache: a feature file per pair, statistics and the manifest
+        import json
+
+        if not {"manifest.json", "stats.json"} <= set(names):
+            return [f"prepared folder lacks manifest.json or stats.json: {sorted(names)}"]
+        splits = json.loads(names["manifest.json"].read_text())["splits"]
+        expected = {f"{n}.npz" for split in splits.values() for n in split}
+        got = {n for n in names if n.endswith(".npz")}
+        return (
+            [] if expected == got and len(got) == 3 else [f"feature files {sorted(got)}, manifest {sorted(expected)}"]
+        )
+    if command == "vc-evaluate":
+        import json
+
+        results = json.loads(names["metrics.json"].read_text())["results"] if "metrics.json" in names else {}
+        mcd = [row.get("mcd") for row in results.values()]
+        return [] if len(mcd) == 2 and np.all(np.isfinite(mcd)) else [f"no finite MCD in {results}"]
     return [f"no output check for {command}"]

@@ -215,7 +215,7 @@ def folder_pairs(data_cfg) -> list[Pair]:
     if unmatched:
         side = "source" if unmatched[0] in source else "target"
         raise ConfigError(
-            f"{len(unmatched)} file(s) have no partner (e.g. {side} file {unmatched[0]!r}); "
+            f"{len(unmatched)} file(s) have no partner (e.g. {side} file {(source | target)[unmatched[0]]}); "
             "source and target files are matched by name"
         )
     for path in list(source.values()) + list(target.values()):
