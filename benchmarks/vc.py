@@ -8,12 +8,19 @@ DTW), F0 RMSE (cents), F0 correlation and V/UV error against the target speaker 
   converted->target         convert(clean source)
   noisy conv->target        convert(source + 1.0 x real noise)           (noise scaled to the source's RMS: 0 dB)
   denoised conv->target     convert(denoise(source + 1.0 x real noise))
-Real noises: ../shared/data/noise (see PROVENANCE.md), one random recording and offset per utterance.
-The denoiser is the default wave_unet trained here on generated speech and generated noises (it never hears
-the real noises), unless --denoiser gives a checkpoint.
+Real noises: ../shared/data/noise (see PROVENANCE.md), one random recording and offset per utterance, cut
+only from the TEST stretch of each recording (its last 20 %, NOISE_SPLIT).
+Denoiser (--denoiser-data):
+  generated  the default wave_unet trained here on generated speech and generated noises (it never hears the
+             real noises), unless --denoiser gives a checkpoint;
+  matched    per corpus, a wave_unet trained (fine-tuned from --denoiser when given) on that corpus's
+             TRAINING-split clean source utterances mixed with the real noises, `data.split_by=time` with
+             NOISE_SPLIT: it trains on the first 70 % of every noise recording and validates on the next 10 %,
+             so neither the test utterances nor the test noise stretches are ever heard in training.
 
     python benchmarks/vc.py --vc-minutes 8 --denoiser-minutes 5       # built-in + espeak-ng corpora
     python benchmarks/vc.py --reuse-runs --denoiser D.pth             # same VC models, another denoiser
+    python benchmarks/vc.py --reuse-runs --denoiser D.pth --denoiser-data matched   # fine-tune D per corpus
 The espeak-ng corpus needs the espeak-ng program: `apt-get update && apt-get install -y espeak-ng`
 (`--install-espeak` runs exactly that first).
 """
@@ -42,6 +49,7 @@ from denoise_vc.vc.corpus import build_pairs  # noqa: E402
 from denoise_vc.vc.pipeline import Converter, evaluate_pairs  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+NOISE_SPLIT = {"valid": 0.1, "test": 0.2}  # time fractions of every noise recording: train first, test last
 ESPEAK_VOICES = {"source": ("en+m3", 38, 145), "target": ("en+f2", 62, 170)}  # voice, pitch 0-99, words/min
 SUBJECTS = [
     "the old captain",
@@ -133,7 +141,13 @@ def cli(args: list[str], log: Path) -> tuple[float, int]:
 
 
 def real_noises(rate: int) -> list[np.ndarray]:
-    return [load_audio(f, rate)[0][0] for f in list_audio_files(SHARED_DATA / "noise")]
+    """The test stretch (last NOISE_SPLIT["test"] of the samples) of every real noise recording: the same
+    boundary as data.split_by=time, so a matched denoiser trained with NOISE_SPLIT never hears it."""
+    stretches = []
+    for f in list_audio_files(SHARED_DATA / "noise"):
+        x = load_audio(f, rate)[0][0]
+        stretches.append(x[len(x) - int(round(NOISE_SPLIT["test"] * len(x))) :])
+    return stretches
 
 
 def noisy_transform(noises: list[np.ndarray], seed: int, gain: float):
@@ -180,7 +194,48 @@ def train_corpus(name: str, overrides: list[str], out: Path, minutes: float, see
     return facts
 
 
-def run_corpus(name: str, overrides: list[str], out: Path, args: argparse.Namespace, denoiser: Path) -> dict:
+def train_denoiser(log: Path, run_dir: Path, minutes: float, seed: int, extra: list[str]) -> float:
+    """`denoise-vc train` for a wall-clock budget in a subprocess; returns its seconds."""
+    seconds, _ = cli(
+        [
+            "train",
+            f"run_dir={run_dir}",
+            f"solver.max_minutes={minutes}",
+            "solver.epochs=100000",
+            "solver.progress=false",
+            "solver.plot_every=0",
+            f"seed={seed}",
+            *extra,
+        ],
+        log,
+    )
+    return seconds
+
+
+def matched_denoiser(name: str, pairs: list, out: Path, args: argparse.Namespace, init: Path | None) -> Path:
+    """A denoiser for this corpus: its training-split clean sources + the real noises' training stretches."""
+    run_dir, clean_dir = out / name / "denoiser", out / name / "denoiser_clean"
+    if args.reuse_runs and (run_dir / "best.pth").exists():
+        print(f"# {name}: reusing the matched denoiser in {run_dir}")
+        return run_dir / "best.pth"
+    for pair in pairs:
+        if pair.split == "train":
+            write_audio_atomic(clean_dir / f"{pair.name}.wav", *pair.source())
+    split = ",".join(f"{k}:{v}" for k, v in NOISE_SPLIT.items())
+    extra = [
+        "data=folder",
+        f"data.clean={clean_dir}",
+        f"data.noise={SHARED_DATA / 'noise'}",
+        "data.split_by=time",
+        f"data.split={{{split}}}",
+        *([f"solver.init_from={init}"] if init else []),
+    ]
+    seconds = train_denoiser(out / f"{name}_denoiser_train.log", run_dir, args.denoiser_minutes, args.seed, extra)
+    print(f"# {name}: matched denoiser trained {seconds / 60:.1f} min" + (f" from {init}" if init else ""))
+    return run_dir / "best.pth"
+
+
+def run_corpus(name: str, overrides: list[str], out: Path, args: argparse.Namespace, denoiser: Path | None) -> dict:
     seed, gain = args.seed, args.gain
     run_dir, prep = out / name / "run", out / name / "prepared"
     facts = train_corpus(name, overrides, out, args.vc_minutes, seed, args.reuse_runs)
@@ -189,14 +244,22 @@ def run_corpus(name: str, overrides: list[str], out: Path, args: argparse.Namesp
     n_train = len(manifest["splits"]["train"])
     speed = len(history) * n_train / sum(row["seconds"] for row in history)
     plain = Converter(run_dir / "best.pth")
-    with_denoiser = Converter(run_dir / "best.pth", denoiser)
     cfg = apply_overrides(plain.cfg, [])
-    pairs = [p for p in build_pairs(cfg.data, int(cfg.seed)) if p.split == "test"]
+    every = build_pairs(cfg.data, int(cfg.seed))
+    pairs = [p for p in every if p.split == "test"]
     add_noise = noisy_transform(real_noises(16000), seed, gain)
     started = time.monotonic()
     clean = evaluate_pairs(plain, pairs, vocoded=True)
     noisy = evaluate_pairs(plain, pairs, transform=add_noise)["converted"]
-    denoised = evaluate_pairs(with_denoiser, pairs, transform=add_noise)["converted"]
+    rows = {"vocoded target": clean["vocoded"], "source": clean["source"], "converted": clean["converted"]}
+    rows["noisy conv"] = noisy
+    if args.denoiser_data == "matched":
+        if denoiser is not None:  # the starting point, scored too, so the gain of matching shows
+            generic = Converter(run_dir / "best.pth", denoiser)
+            rows["generic-denoised conv"] = evaluate_pairs(generic, pairs, transform=add_noise)["converted"]
+        denoiser = matched_denoiser(name, every, out, args, denoiser)
+    with_denoiser = Converter(run_dir / "best.pth", denoiser)
+    rows["denoised conv"] = evaluate_pairs(with_denoiser, pairs, transform=add_noise)["converted"]
     front = front_end_rows(pairs, add_noise, with_denoiser)
     eval_s = time.monotonic() - started
     example = out / name / "examples"
@@ -206,13 +269,7 @@ def run_corpus(name: str, overrides: list[str], out: Path, args: argparse.Namesp
     write_audio_atomic(example / "converted.wav", plain.convert(source, rate), plain.sample_rate)
     best = min(history, key=lambda row: row["valid_mel_l1"])
     return {
-        "rows": {
-            "vocoded target": clean["vocoded"],
-            "source": clean["source"],
-            "converted": clean["converted"],
-            "noisy conv": noisy,
-            "denoised conv": denoised,
-        },
+        "rows": rows,
         "front_end": front,
         "pairs": {"train": n_train, "test": len(pairs)},
         "epochs": len(history),
@@ -280,6 +337,12 @@ def main() -> None:
     parser.add_argument("--vc-minutes", type=float, default=8.0, help="training budget per VC model")
     parser.add_argument("--denoiser", help="a denoiser checkpoint (default: train one for --denoiser-minutes)")
     parser.add_argument("--denoiser-minutes", type=float, default=5.0)
+    parser.add_argument(
+        "--denoiser-data",
+        default="generated",
+        choices=["generated", "matched"],
+        help="generated speech + noises, or per corpus its training sources + real noises' training stretches",
+    )
     parser.add_argument("--corpora", nargs="+", default=["builtin", "espeak"], choices=["builtin", "espeak"])
     parser.add_argument("--espeak-sentences", type=int, default=56)
     parser.add_argument("--install-espeak", action="store_true", help="apt-get install espeak-ng first")
@@ -296,19 +359,8 @@ def main() -> None:
         subprocess.run(["apt-get", "update"], check=True)
         subprocess.run(["apt-get", "install", "-y", "espeak-ng"], check=True)
     denoiser = Path(args.denoiser) if args.denoiser else None
-    if denoiser is None:
-        seconds, _ = cli(
-            [
-                "train",
-                f"run_dir={out / 'denoiser'}",
-                f"solver.max_minutes={args.denoiser_minutes}",
-                "solver.epochs=100000",
-                "solver.progress=false",
-                "solver.plot_every=0",
-                f"seed={args.seed}",
-            ],
-            out / "denoiser_train.log",
-        )
+    if denoiser is None and args.denoiser_data == "generated":
+        seconds = train_denoiser(out / "denoiser_train.log", out / "denoiser", args.denoiser_minutes, args.seed, [])
         denoiser = out / "denoiser" / "best.pth"
         print(f"# denoiser: default wave_unet trained {seconds / 60:.1f} min on generated speech + generated noises")
     print(
