@@ -17,6 +17,9 @@ Denoiser (--denoiser-data):
              TRAINING-split clean source utterances mixed with the real noises, `data.split_by=time` with
              NOISE_SPLIT: it trains on the first 70 % of every noise recording and validates on the next 10 %,
              so neither the test utterances nor the test noise stretches are ever heard in training.
+--finetune-minutes M (> 0): the VC model is then fine-tuned for M minutes (solver.init_from) on a corpus whose
+training/validation sources are the clean sources AND denoise(source + real noise from the noises' training
+stretch) with the clean targets, so it has seen denoiser output; every row is then scored with that model.
 
     python benchmarks/vc.py --vc-minutes 8 --denoiser-minutes 5       # built-in + espeak-ng corpora
     python benchmarks/vc.py --reuse-runs --denoiser D.pth             # same VC models, another denoiser
@@ -42,7 +45,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import SHARED_DATA, header  # noqa: E402
 
-from denoise_vc.audio import list_audio_files, load_audio, write_audio_atomic  # noqa: E402
+from denoise_vc.audio import list_audio_files, load_audio, resample, write_audio_atomic  # noqa: E402
 from denoise_vc.config import apply_overrides  # noqa: E402
 from denoise_vc.data.mixing import mix  # noqa: E402
 from denoise_vc.vc.corpus import build_pairs  # noqa: E402
@@ -154,8 +157,6 @@ def noisy_transform(noises: list[np.ndarray], seed: int, gain: float):
     """source -> source + gain * (real noise cut at a random offset, scaled to the source's RMS)."""
 
     def add(wave: np.ndarray, rate: int, index: int) -> np.ndarray:
-        from denoise_vc.audio import resample
-
         rng = np.random.default_rng([seed, index])
         noise = resample(noises[int(rng.integers(len(noises)))], 16000, rate)
         if len(noise) < len(wave):
@@ -235,6 +236,55 @@ def matched_denoiser(name: str, pairs: list, out: Path, args: argparse.Namespace
     return run_dir / "best.pth"
 
 
+def finetune_vc(name: str, every: list, out: Path, args: argparse.Namespace, denoiser: Path) -> Path:
+    """Fine-tune the corpus's VC model on clean + denoised(noisy) training sources; returns the new run dir.
+    Names keep the split order (a_ train, b_ valid, c_ test), so the test pairs stay the benchmark's."""
+    run_dir, corpus, prep = out / name / "finetuned", out / name / "finetune_corpus", out / name / "finetune_prep"
+    if args.reuse_runs and (run_dir / "best.pth").exists():
+        print(f"# {name}: reusing the fine-tuned VC model in {run_dir}")
+        return run_dir
+    front = Converter(out / name / "run" / "best.pth", denoiser).denoiser
+    train_noise = []
+    for f in list_audio_files(SHARED_DATA / "noise"):
+        x = load_audio(f, 16000)[0][0]
+        train_noise.append(x[: len(x) - int(round((NOISE_SPLIT["valid"] + NOISE_SPLIT["test"]) * len(x)))])
+    add = noisy_transform(train_noise, args.seed + 1, args.gain)
+    prefix = {"train": "a", "valid": "b", "test": "c"}
+    for index, pair in enumerate(every):
+        (source, rate), target = pair.source(), pair.target()
+        sources = {"": source} if pair.split == "test" else {}
+        if pair.split != "test":
+            sources["_den"] = resample(*front(add(source, rate, index), rate), rate)
+        if pair.split == "train":
+            sources["_cln"] = source
+        for suffix, wave in sources.items():
+            stem = f"{prefix[pair.split]}_{pair.name}{suffix}.wav"
+            write_audio_atomic(corpus / "source" / stem, wave, rate, subtype="FLOAT")
+            write_audio_atomic(corpus / "target" / stem, *target, subtype="FLOAT")
+    count = {split: sum(p.split == split for p in every) for split in prefix}
+    total = 2 * count["train"] + count["valid"] + count["test"]
+    seconds, _ = cli(
+        [
+            "vc-train",
+            f"data.source={corpus / 'source'}",
+            f"data.target={corpus / 'target'}",
+            f"data.split={{valid:{count['valid'] / total:.6f},test:{count['test'] / total:.6f}}}",
+            f"data.prepared_dir={prep}",
+            f"run_dir={run_dir}",
+            f"solver.init_from={out / name / 'run' / 'best.pth'}",
+            "solver.lr=3e-4",
+            "solver.warmup_steps=50",
+            f"solver.max_minutes={args.finetune_minutes}",
+            "solver.epochs=100000",
+            "solver.progress=false",
+            f"seed={args.seed}",
+        ],
+        out / f"{name}_finetune.log",
+    )
+    print(f"# {name}: VC fine-tuned {seconds / 60:.1f} min on clean + denoised training sources")
+    return run_dir
+
+
 def run_corpus(name: str, overrides: list[str], out: Path, args: argparse.Namespace, denoiser: Path | None) -> dict:
     seed, gain = args.seed, args.gain
     run_dir, prep = out / name / "run", out / name / "prepared"
@@ -258,6 +308,13 @@ def run_corpus(name: str, overrides: list[str], out: Path, args: argparse.Namesp
             generic = Converter(run_dir / "best.pth", denoiser)
             rows["generic-denoised conv"] = evaluate_pairs(generic, pairs, transform=add_noise)["converted"]
         denoiser = matched_denoiser(name, every, out, args, denoiser)
+    if args.finetune_minutes > 0:
+        run_dir = finetune_vc(name, every, out, args, denoiser)
+        plain = Converter(run_dir / "best.pth")
+        pairs = [p for p in build_pairs(apply_overrides(plain.cfg, []).data, int(cfg.seed)) if p.split == "test"]
+        clean = evaluate_pairs(plain, pairs)
+        rows = {**rows, "ft converted": clean["converted"]}
+        rows["ft noisy conv"] = evaluate_pairs(plain, pairs, transform=add_noise)["converted"]
     with_denoiser = Converter(run_dir / "best.pth", denoiser)
     rows["denoised conv"] = evaluate_pairs(with_denoiser, pairs, transform=add_noise)["converted"]
     front = front_end_rows(pairs, add_noise, with_denoiser)
@@ -283,7 +340,6 @@ def run_corpus(name: str, overrides: list[str], out: Path, args: argparse.Namesp
 
 def front_end_rows(pairs: list, add_noise, converter: Converter) -> dict[str, dict[str, float]]:
     """Diagnostics of the front-end alone: noisy and denoised source against the clean source."""
-    from denoise_vc.audio import resample
     from denoise_vc.metrics import si_sdr
     from denoise_vc.vc.features import clean_wave
     from denoise_vc.vc.metrics import score_conversion, summarise
@@ -321,7 +377,8 @@ def table(name: str, result: dict) -> str:
             f"{row['f0_corr']:.3f} | {row['vuv_error']:.3f} | (SI-SDR {row['si_sdr']:.2f} dB)"
         )
     gap = result["rows"]["source"]["mcd"] - result["rows"]["converted"]["mcd"]
-    help_ = result["rows"]["noisy conv"]["mcd"] - result["rows"]["denoised conv"]["mcd"]
+    noisy_row = "ft noisy conv" if "ft noisy conv" in result["rows"] else "noisy conv"
+    help_ = result["rows"][noisy_row]["mcd"] - result["rows"]["denoised conv"]["mcd"]
     lines.append(
         f"converts: MCD {gap:+.2f} dB below the source ({'PASS' if gap >= 2 else 'FAIL'} at >= 2 dB); "
         f"denoising first: {help_:+.2f} dB ({'PASS' if help_ > 0 else 'FAIL'}); "
@@ -343,6 +400,7 @@ def main() -> None:
         choices=["generated", "matched"],
         help="generated speech + noises, or per corpus its training sources + real noises' training stretches",
     )
+    parser.add_argument("--finetune-minutes", type=float, default=0.0, help="fine-tune VC on denoised sources")
     parser.add_argument("--corpora", nargs="+", default=["builtin", "espeak"], choices=["builtin", "espeak"])
     parser.add_argument("--espeak-sentences", type=int, default=56)
     parser.add_argument("--install-espeak", action="store_true", help="apt-get install espeak-ng first")
