@@ -19,11 +19,16 @@ Denoiser (--denoiser-data):
              so neither the test utterances nor the test noise stretches are ever heard in training.
 --finetune-minutes M (> 0): the VC model is then fine-tuned for M minutes (solver.init_from) on a corpus whose
 training/validation sources are the clean sources AND denoise(source + real noise from the noises' training
-stretch) with the clean targets, so it has seen denoiser output; every row is then scored with that model.
+stretch) with the clean targets, so it has seen denoiser output. Rows "ft converted", "ft noisy conv" and
+"denoised conv" then use that model (the verdict compares the last two: one VC model, with and without the
+front-end); "converted", "noisy conv" (and "generic-denoised conv": the --denoiser starting point) keep the
+clean-trained one.
 
     python benchmarks/vc.py --vc-minutes 8 --denoiser-minutes 5       # built-in + espeak-ng corpora
     python benchmarks/vc.py --reuse-runs --denoiser D.pth             # same VC models, another denoiser
     python benchmarks/vc.py --reuse-runs --denoiser D.pth --denoiser-data matched   # fine-tune D per corpus
+    python benchmarks/vc.py --reuse-runs --denoiser D.pth --denoiser-data matched --denoiser-minutes 12 \
+        --finetune-minutes 6        # the measured pipeline in which denoising first wins (D: 30-min generated)
 The espeak-ng corpus needs the espeak-ng program: `apt-get update && apt-get install -y espeak-ng`
 (`--install-espeak` runs exactly that first).
 """
