@@ -335,6 +335,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             checkpoint=str(run_dir / "best.pth"),
             device="auto",
             window_s=None,
+            steps=None,
         )
     )
     import soundfile as sf

@@ -8,6 +8,7 @@ import torch
 from denoise_vc.checkpoint import save_checkpoint
 from denoise_vc.cli import main
 from denoise_vc.data.synth import speech_like
+from denoise_vc.metrics import si_sdr
 
 
 @pytest.fixture
@@ -237,3 +238,14 @@ def test_every_denoiser_type_exports_and_verifies(name, tmp_path):
     )
     assert main(["export", "--checkpoint", str(run / "best.pth"), "-o", str(tmp_path / "b.zip")]) == 0
     assert main(["export", "--verify", str(tmp_path / "b.zip")]) == 0
+
+
+def test_demo_trains_denoises_the_example_and_writes_metrics(tiny_overrides, tmp_path, capsys):
+    assert main(["demo", *tiny_overrides, "solver.epochs=1", "solver.plot_every=0"]) == 0
+    run_dir = tmp_path / "run"
+    denoised, rate = sf.read(run_dir / "example" / "denoised" / "noisy.wav", dtype="float32")
+    clean, _ = sf.read(run_dir / "example" / "clean.wav", dtype="float32")
+    assert rate == 16000 and denoised.shape == clean.shape and np.all(np.isfinite(denoised))
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["example"]["si_sdr"] == pytest.approx(si_sdr(denoised, clean), abs=1e-3)
+    assert "SI-SDRi" in capsys.readouterr().out
