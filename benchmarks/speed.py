@@ -51,14 +51,12 @@ def measure_rtf(name: str, rate: int, threads: int, seconds: float) -> dict:
 def measure_step(loss_name: str, threads: int, batch: int, length: int) -> dict:
     import torch
 
-    from denoise_vc.config import to_plain
-    from denoise_vc.losses import build_loss
+    from solvers.factory import build_denoise_loss
 
     torch.set_num_threads(threads)
     model, cfg = _model("wave_unet", [f"loss={loss_name}"])
     model.train()
-    args = to_plain(cfg.loss)
-    loss_fn = build_loss(args.pop("name"), **args)
+    loss_fn = build_denoise_loss(cfg.loss)
     optimizer = torch.optim.Adam(model.parameters(), 3e-4)
     gen = torch.Generator().manual_seed(0)
     noisy, clean = (

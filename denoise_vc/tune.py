@@ -203,12 +203,10 @@ def _tune_config(cfg: DictConfig):
 def _preflight(cfg: DictConfig) -> None:
     """Check the model, loss and written paths here, so a config mistake is one error line, not one failed
     trial each."""
-    from denoise_vc.losses import build_loss
-    from solvers.factory import build_denoiser
+    from solvers.factory import build_denoise_loss, build_denoiser
 
     build_denoiser(cfg.model, int(cfg.seed))
-    loss_args = to_plain(cfg.loss)
-    build_loss(loss_args.pop("name"), **loss_args)
+    build_denoise_loss(cfg.loss)
     fault = cfg.tune.get("fail_once_at_epoch")
     if fault:
         confined(cfg.run_dir, fault["marker"], "tune.fail_once_at_epoch.marker")

@@ -52,12 +52,17 @@ def build_denoiser(model_cfg, seed: int):
             raise ConfigError(str(exc)) from None
 
 
+def build_denoise_loss(loss_cfg) -> torch.nn.Module:
+    """The configured waveform loss (`loss=...`); bad names and arguments raise ConfigError."""
+    args = to_plain(loss_cfg)
+    return build_loss(args.pop("name"), **args)
+
+
 def build_solver(cfg: DictConfig) -> DenoiseSolver:
     data = cfg.data
     seed = int(cfg.seed)
     model = build_denoiser(cfg.model, seed)  # config mistakes surface before any data is loaded
-    loss_args = to_plain(cfg.loss)
-    loss = build_loss(loss_args.pop("name"), **loss_args)
+    loss = build_denoise_loss(cfg.loss)
     train_set = TrainSet(
         build_corpus(data, "train", seed),
         int(data.segment_length),
