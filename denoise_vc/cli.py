@@ -98,6 +98,16 @@ def _inputs(paths: list[str]) -> list[tuple[Path, Path]]:
     return found
 
 
+def _exit_status(failures: int, total: int, done: str) -> int:
+    """0, EXIT_PARTIAL when some of several files failed, EXIT_ERROR when all did; the summary line is printed
+    only for several inputs, so a single file's own error line is the last word."""
+    if not failures:
+        return 0
+    if total > 1:
+        print(f"{total - failures} of {total} files {done}, {failures} failed", file=sys.stderr)
+    return EXIT_PARTIAL if failures < total else EXIT_ERROR
+
+
 def _set_sampler_steps(model, steps: int | None, checkpoint: str) -> None:
     """`--steps N`: a diffusion checkpoint's network passes per window, instead of the trained default."""
     if steps is None:
@@ -136,11 +146,7 @@ def cmd_denoise(args: argparse.Namespace) -> int:
             print(f"error: {exc}", file=sys.stderr)
     if not inputs:
         raise DenoiseVCError("no input files given")
-    if failures:
-        if len(inputs) > 1:  # a single file's own error line is the last word
-            print(f"{len(inputs) - failures} of {len(inputs)} files denoised, {failures} failed", file=sys.stderr)
-        return EXIT_PARTIAL if failures < len(inputs) else EXIT_ERROR
-    return 0
+    return _exit_status(failures, len(inputs), "denoised")
 
 
 def _levels(gains: list[float] | None, snrs: list[float] | None, evaluate_cfg) -> list[tuple]:
@@ -271,11 +277,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
         except DenoiseVCError as exc:
             failures += 1
             print(f"error: {exc}", file=sys.stderr)
-    if failures:
-        if len(inputs) > 1:  # a single file's own error line is the last word
-            print(f"{len(inputs) - failures} of {len(inputs)} files converted, {failures} failed", file=sys.stderr)
-        return EXIT_PARTIAL if failures < len(inputs) else EXIT_ERROR
-    return 0
+    return _exit_status(failures, len(inputs), "converted")
 
 
 def cmd_vc_evaluate(args: argparse.Namespace) -> int:
