@@ -5,7 +5,8 @@ Log-mel convention shared with the data pipeline (both sides must agree):
                                                      n_mels, fmin, fmax), 1e-5))
 i.e. the natural log of the mel MAGNITUDE spectrogram (power=1, librosa's default Slaney filters, centred
 Hann frames), floored at 1e-5, shaped (frames, n_mels). A vocoder takes this DE-normalised log-mel; undoing
-the dataset's mean/std normalisation is the caller's job. `GriffinLim.log_mel` is the exact forward transform.
+the dataset's mean/std normalisation is the caller's job. The forward transform is the data pipeline's one
+mel function, `denoise_vc.vc.features.log_mel` (models do not import the pipeline).
 """
 
 from __future__ import annotations
@@ -47,18 +48,6 @@ class GriffinLim:
         self.n_iter = n_iter
         self.n_mels = n_mels
         self.mel = {"sr": sample_rate, "n_fft": n_fft, "fmin": fmin, "fmax": fmax}
-
-    def log_mel(self, wave: np.ndarray) -> np.ndarray:
-        """The forward transform this vocoder inverts: (samples,) -> (frames, n_mels) float32."""
-        spec = librosa.feature.melspectrogram(
-            y=np.asarray(wave, dtype=np.float32),
-            hop_length=self.hop_length,
-            win_length=self.win_length,
-            power=1.0,
-            n_mels=self.n_mels,
-            **self.mel,
-        )
-        return np.log(np.maximum(spec, LOG_FLOOR)).T.astype(np.float32)
 
     def __call__(self, log_mel: np.ndarray) -> np.ndarray:
         """(frames, n_mels) log-mel magnitude -> float32 waveform of about frames * hop_length samples.
