@@ -3,6 +3,7 @@
     python benchmarks/ablation.py --cpu-seconds 60 --data speech --json speech.json
     python benchmarks/ablation.py --cpu-seconds 30 --data ecg --curricula none --json ecg.json
     python benchmarks/ablation.py --report speech.json other.json     # merge result files into one table
+    python benchmarks/ablation.py --data speech --skip-done speech.json --json rest.json  # only the missing cells
 
 The budget is CPU seconds, not wall seconds, so runs are comparable on a machine shared with other work:
 for each (model, loss) one calibration epoch is timed with `time.process_time` (torch on one thread;
@@ -35,6 +36,9 @@ from denoise_vc.evaluation import evaluate_levels  # noqa: E402
 from solvers.factory import build_eval_set, build_solver  # noqa: E402
 
 GAINS = (0.3, 0.5, 0.6, 1.0)
+MODELS = ("wave_unet", "transformer_unet", "pixelshuffle_ae", "pixelshuffle_transformer_ae")
+LOSSES = ("l1", "peak_l1", "wavelet", "combined", "mrstft")
+CURRICULA = ("none", "stepped", "ramp")
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 DATA = {  # smaller epochs than the defaults, so a short budget still spans several epochs for the curricula
     "speech": ["data=speech", "data.items_per_epoch=32", "data.valid_items=16", "data.test_items=8"],
@@ -135,6 +139,29 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def grid_order(rows: list[dict]) -> list[dict]:
+    """Rows of several result files in the grid's order (model, then loss, then curriculum), not run order."""
+    order = {name: i for i, name in enumerate([*MODELS, *LOSSES, *CURRICULA])}
+    return sorted(rows, key=lambda r: tuple(order.get(r[f], len(order)) for f in ("model", "loss", "curriculum")))
+
+
+def pivot(rows: list[dict]) -> str:
+    """One line per model x loss, one column per curriculum: SI-SDRi at gain 1.0 and a second figure (STOI
+    for speech, R-peak amplitude error for peak data), so the whole grid reads at a glance."""
+    second, label = ("stoi", "STOI") if rows[0]["data"] in METRICS else ("r_amp_error", "R-amp err")
+    curricula = [c for c in CURRICULA if any(r["curriculum"] == c for r in rows)]
+    cell = {(r["model"], r["loss"], r["curriculum"]): r["levels"]["1"] for r in rows}
+    lines = [
+        "| model | loss | " + " | ".join(f"{c}: SI-SDRi / {label}" for c in curricula) + " |",
+        "|" + "---|" * (2 + len(curricula)),
+    ]
+    for model, loss in dict.fromkeys((r["model"], r["loss"]) for r in rows):
+        levels = [cell.get((model, loss, c)) for c in curricula]
+        cells = ["" if lv is None else f"{lv['si_sdr_i']:+.2f} / {lv[second]:.2f}" for lv in levels]
+        lines.append(f"| {model} | {loss} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def marginals(rows: list[dict]) -> str:
     """Mean SI-SDRi at gain 1.0 per model, per loss and per curriculum, each over the matched runs only: the
     (other two factors) combinations that were run at every level of the factor, so a reduced grid compares
@@ -159,33 +186,36 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cpu-seconds", type=float, default=60.0, help="CPU budget per run")
     parser.add_argument("--data", default="speech", choices=list(DATA))
-    parser.add_argument(
-        "--models",
-        nargs="+",
-        default=["wave_unet", "transformer_unet", "pixelshuffle_ae", "pixelshuffle_transformer_ae"],
-    )
-    parser.add_argument("--losses", nargs="+", default=["l1", "peak_l1", "wavelet", "combined", "mrstft"])
-    parser.add_argument("--curricula", nargs="+", default=["none", "stepped", "ramp"])
+    parser.add_argument("--models", nargs="+", default=list(MODELS))
+    parser.add_argument("--losses", nargs="+", default=list(LOSSES))
+    parser.add_argument("--curricula", nargs="+", default=list(CURRICULA))
     parser.add_argument("--json", help="write all results here (updated after every run)")
     parser.add_argument("--report", nargs="+", help="only print the table of these result files")
+    parser.add_argument("--skip-done", nargs="+", default=[], help="skip the cells already in these result files")
     args = parser.parse_args()
     if args.report:
-        rows = [r for f in args.report for r in json.loads(Path(f).read_text())]
+        rows = grid_order([r for f in args.report for r in json.loads(Path(f).read_text())])
         print(table(rows))
         print(marginals(rows))
+        print(pivot(rows))
         return
     torch.set_num_threads(1)
     print(header(f"ablation on {args.data}, {args.cpu_seconds:g} CPU s per run, torch 1 thread", 0))
+    done_rows = [r for f in args.skip_done for r in json.loads(Path(f).read_text())]
+    done = {(r["data"], r["model"], r["loss"], r["curriculum"]) for r in done_rows}
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for model in args.models:
             for loss in args.losses:
+                todo = [c for c in args.curricula if (args.data, model, loss, c) not in done]
+                if not todo:
+                    continue
                 calibration = config(Path(tmp) / "calibrate", model, loss, args.data, 1, [])
                 build_solver(calibration)  # builds and caches the corpora, which must not count as an epoch
                 _, epoch_cpu = cpu_fit(calibration)
                 epochs = max(3, round(args.cpu_seconds / epoch_cpu))
                 print(f"# {model} {loss}: calibration epoch {epoch_cpu:.1f} CPU s -> {epochs} epochs", flush=True)
-                for curriculum in args.curricula:
+                for curriculum in todo:
                     rows.append(run_one(model, loss, curriculum, args.data, epochs, Path(tmp)))
                     r = rows[-1]
                     print(
@@ -195,8 +225,9 @@ def main() -> None:
                     )
                     if args.json:
                         Path(args.json).write_text(json.dumps(rows, indent=1))
-    print(table(rows))
-    print(marginals(rows))
+    if rows:
+        print(table(rows))
+        print(marginals(rows))
 
 
 if __name__ == "__main__":
