@@ -4,6 +4,7 @@
     python benchmarks/ablation.py --cpu-seconds 30 --data ecg --curricula none --json ecg.json
     python benchmarks/ablation.py --report speech.json other.json     # merge result files into one table
     python benchmarks/ablation.py --data speech --skip-done speech.json --json rest.json  # only the missing cells
+    python benchmarks/ablation.py --data ecg --seed 1 --curricula none --json seed1.json  # run-to-run spread
 
 The budget is CPU seconds, not wall seconds, so runs are comparable on a machine shared with other work:
 for each (model, loss) one calibration epoch is timed with `time.process_time` (torch on one thread;
@@ -72,11 +73,12 @@ def curriculum_overrides(name: str, epochs: int) -> list[str]:
     raise SystemExit(f"unknown curriculum {name!r}")
 
 
-def config(run_dir: Path, model: str, loss: str, data: str, epochs: int, extra: list[str]):
+def config(run_dir: Path, model: str, loss: str, data: str, epochs: int, extra: list[str], seed: int = 0):
     return resolve_paths(
         compose_config(
             [
                 f"run_dir={run_dir}",
+                f"seed={seed}",
                 f"model={model}",
                 f"loss={loss}",
                 *DATA[data],
@@ -96,9 +98,9 @@ def cpu_fit(cfg) -> tuple[dict, float]:
     return summary, time.process_time() - started
 
 
-def run_one(model: str, loss: str, curriculum: str, data: str, epochs: int, root: Path) -> dict:
+def run_one(model: str, loss: str, curriculum: str, data: str, epochs: int, root: Path, seed: int) -> dict:
     run_dir = root / f"{model}-{loss}-{curriculum}"
-    cfg = config(run_dir, model, loss, data, epochs, curriculum_overrides(curriculum, epochs))
+    cfg = config(run_dir, model, loss, data, epochs, curriculum_overrides(curriculum, epochs), seed)
     summary, cpu_s = cpu_fit(cfg)
     net, _ = load_model(run_dir / "best.pth")
     test = build_eval_set(cfg, "test", int(cfg.data.test_segment_length), int(cfg.data.test_items))
@@ -108,6 +110,7 @@ def run_one(model: str, loss: str, curriculum: str, data: str, epochs: int, root
         "model": model,
         "loss": loss,
         "curriculum": curriculum,
+        "seed": seed,
         "epochs": summary["epochs"],
         "best_epoch": summary["best"]["epoch"] if summary["best"] else None,
         "cpu_s": cpu_s,
@@ -162,6 +165,21 @@ def pivot(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def seed_spread(rows: list[dict]) -> str:
+    """SI-SDRi at gain 1.0 of every cell run with more than one seed: the run-to-run noise that any
+    difference in the grid has to beat."""
+    runs: dict[tuple, list[float]] = {}
+    for r in rows:
+        runs.setdefault((r["model"], r["loss"], r["curriculum"]), []).append(r["levels"]["1"]["si_sdr_i"])
+    lines = []
+    for (model, loss, curriculum), values in runs.items():
+        if len(values) > 1:
+            values_text = ", ".join(f"{v:+.2f}" for v in values)
+            spread = max(values) - min(values)
+            lines.append(f"seed spread {model} {loss} {curriculum}: {values_text} (range {spread:.2f} dB)")
+    return "\n".join(lines)
+
+
 def marginals(rows: list[dict]) -> str:
     """Mean SI-SDRi at gain 1.0 per model, per loss and per curriculum, each over the matched runs only: the
     (other two factors) combinations that were run at every level of the factor, so a reduced grid compares
@@ -191,32 +209,35 @@ def main() -> None:
     parser.add_argument("--curricula", nargs="+", default=list(CURRICULA))
     parser.add_argument("--json", help="write all results here (updated after every run)")
     parser.add_argument("--report", nargs="+", help="only print the table of these result files")
+    parser.add_argument("--seed", type=int, default=0, help="seeds the data, the segments and the weights")
     parser.add_argument("--skip-done", nargs="+", default=[], help="skip the cells already in these result files")
     args = parser.parse_args()
     if args.report:
-        rows = grid_order([r for f in args.report for r in json.loads(Path(f).read_text())])
+        every = grid_order([r for f in args.report for r in json.loads(Path(f).read_text())])
+        rows = [r for r in every if r.get("seed", 0) == 0]  # the grid; other seeds only measure the spread
         print(table(rows))
         print(marginals(rows))
         print(pivot(rows))
+        print(seed_spread(every))
         return
     torch.set_num_threads(1)
-    print(header(f"ablation on {args.data}, {args.cpu_seconds:g} CPU s per run, torch 1 thread", 0))
+    print(header(f"ablation on {args.data}, {args.cpu_seconds:g} CPU s per run, torch 1 thread", args.seed))
     done_rows = [r for f in args.skip_done for r in json.loads(Path(f).read_text())]
-    done = {(r["data"], r["model"], r["loss"], r["curriculum"]) for r in done_rows}
+    done = {(r["data"], r["model"], r["loss"], r["curriculum"], r.get("seed", 0)) for r in done_rows}
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for model in args.models:
             for loss in args.losses:
-                todo = [c for c in args.curricula if (args.data, model, loss, c) not in done]
+                todo = [c for c in args.curricula if (args.data, model, loss, c, args.seed) not in done]
                 if not todo:
                     continue
-                calibration = config(Path(tmp) / "calibrate", model, loss, args.data, 1, [])
+                calibration = config(Path(tmp) / "calibrate", model, loss, args.data, 1, [], args.seed)
                 build_solver(calibration)  # builds and caches the corpora, which must not count as an epoch
                 _, epoch_cpu = cpu_fit(calibration)
                 epochs = max(3, round(args.cpu_seconds / epoch_cpu))
                 print(f"# {model} {loss}: calibration epoch {epoch_cpu:.1f} CPU s -> {epochs} epochs", flush=True)
                 for curriculum in todo:
-                    rows.append(run_one(model, loss, curriculum, args.data, epochs, Path(tmp)))
+                    rows.append(run_one(model, loss, curriculum, args.data, epochs, Path(tmp), args.seed))
                     r = rows[-1]
                     print(
                         f"# done {model} {loss} {curriculum}: {r['epochs']} epochs, {r['cpu_s']:.0f} CPU s, "
