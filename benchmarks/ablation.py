@@ -215,6 +215,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.report:
         every = grid_order([r for f in args.report for r in json.loads(Path(f).read_text())])
+        data_sets = sorted({r["data"] for r in every})
+        if len(data_sets) > 1:
+            raise SystemExit(f"--report: the files mix data sets ({', '.join(data_sets)}); report one at a time")
         rows = [r for r in every if r.get("seed", 0) == 0]  # the grid; other seeds only measure the spread
         print(table(rows))
         print(marginals(rows))
