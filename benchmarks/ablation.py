@@ -34,7 +34,7 @@ from common import header  # noqa: E402
 from denoise_vc.checkpoint import load_model  # noqa: E402
 from denoise_vc.config import compose_config, resolve_paths  # noqa: E402
 from denoise_vc.evaluation import evaluate_levels  # noqa: E402
-from solvers.factory import build_eval_set, build_solver  # noqa: E402
+from denoise_vc.solvers.factory import build_eval_set, build_solver  # noqa: E402
 
 GAINS = (0.3, 0.5, 0.6, 1.0)
 MODELS = ("wave_unet", "transformer_unet", "pixelshuffle_ae", "pixelshuffle_transformer_ae")

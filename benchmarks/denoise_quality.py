@@ -26,7 +26,7 @@ from denoise_vc.config import apply_overrides, compose_config, resolve_paths  # 
 from denoise_vc.data.mixing import mix  # noqa: E402
 from denoise_vc.inference import WindowPlan, enhance_array  # noqa: E402
 from denoise_vc.metrics import mean_scores, score_pair  # noqa: E402
-from solvers.factory import build_eval_set, build_solver  # noqa: E402
+from denoise_vc.solvers.factory import build_eval_set, build_solver  # noqa: E402
 
 GAINS = (0.3, 0.5, 0.6, 1.0)
 

@@ -30,7 +30,7 @@ from denoise_vc.config import apply_overrides, compose_config, resolve_paths  # 
 from denoise_vc.data.mixing import mix  # noqa: E402
 from denoise_vc.inference import WindowPlan, enhance_array  # noqa: E402
 from denoise_vc.metrics import score_pair  # noqa: E402
-from solvers.factory import build_eval_set, build_solver  # noqa: E402
+from denoise_vc.solvers.factory import build_eval_set, build_solver  # noqa: E402
 
 STEPS = (1, 2, 4, 8, 16, 30)
 RATE = 16000  # the speech data's rate (configs/data/speech.yaml)

@@ -2,7 +2,7 @@
 
     python benchmarks/robustness.py [--minutes 30] [--skip-memory]
 
-The inputs and the verdict come from denoise_vc/testing/bad_inputs.py (the table tests/test_bad_inputs.py
+The inputs and the verdict come from tests/bad_inputs.py (the table tests/test_bad_inputs.py
 also runs). A crash is a traceback, an exception escaping the CLI or an exit code other than 0 (ok),
 1 (refused) and 3 (some files of a folder failed). The memory rows denoise a long generated file in a
 fresh process with an untrained tiny model (conv_ae, 3 levels, 4 channels) and report its peak resident
@@ -21,15 +21,15 @@ from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the bad-input table is test code
 from common import header  # noqa: E402
-
-from denoise_vc.testing.memory import BOUND_MB_PER_CHANNEL  # noqa: E402
+from memory import BOUND_MB_PER_CHANNEL  # noqa: E402
 
 SEED = 0
 
 
 def run_matrix(scratch: Path) -> tuple[dict[str, Counter], list[str]]:
-    from denoise_vc.testing.bad_inputs import matrix, problems, run_case, tiny_checkpoint, tiny_vc_checkpoint
+    from bad_inputs import matrix, problems, run_case, tiny_checkpoint, tiny_vc_checkpoint
 
     checkpoint, vc_checkpoint = tiny_checkpoint(scratch / "good.pth"), tiny_vc_checkpoint(scratch / "vc.pth")
     tally: dict[str, Counter] = {}
@@ -51,12 +51,18 @@ def run_matrix(scratch: Path) -> tuple[dict[str, Counter], list[str]]:
 
 def measure_memory(scratch: Path, minutes: float, rate: int, channels: int) -> dict:
     """Peak memory of denoising a long generated file, in a fresh process."""
-    from denoise_vc.testing.bad_inputs import tiny_checkpoint, write_long_wav
+    from bad_inputs import tiny_checkpoint, write_long_wav
 
     long = write_long_wav(scratch / f"long_{rate}_{channels}.wav", minutes, rate, channels)
     checkpoint = tiny_checkpoint(scratch / "memory.pth")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "denoise_vc.testing.memory", str(checkpoint), str(long), str(scratch / f"out{rate}")]
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve().parents[1] / "tests" / "memory.py"),
+        str(checkpoint),
+        str(long),
+        str(scratch / f"out{rate}"),
+    ]
     run = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
     result = json.loads(run.stdout.strip().splitlines()[-1])
     model_rate_mb = result["audio_s"] * 16000 * channels * 4 / 2**20

@@ -23,7 +23,7 @@ from common import header, median_seconds  # noqa: E402
 
 def _model(name: str, overrides=()):
     from denoise_vc.config import compose_config
-    from solvers.factory import build_denoiser
+    from denoise_vc.solvers.factory import build_denoiser
 
     cfg = compose_config([f"model={name}", *overrides])
     return build_denoiser(cfg.model, 0).eval(), cfg
@@ -51,7 +51,7 @@ def measure_rtf(name: str, rate: int, threads: int, seconds: float) -> dict:
 def measure_step(loss_name: str, threads: int, batch: int, length: int) -> dict:
     import torch
 
-    from solvers.factory import build_denoise_loss
+    from denoise_vc.solvers.factory import build_denoise_loss
 
     torch.set_num_threads(threads)
     model, cfg = _model("wave_unet", [f"loss={loss_name}"])
@@ -97,7 +97,7 @@ def main() -> None:
     parser.add_argument("--skip-training", action="store_true", help="only the denoise RTF table")
     args = parser.parse_args()
     print(header("speed", 0))
-    from models import denoisers
+    from denoise_vc.models import denoisers
 
     args.models = args.models or denoisers()
 

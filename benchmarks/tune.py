@@ -18,8 +18,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import header  # noqa: E402
 
 from denoise_vc.config import compose_config, resolve_paths, to_plain  # noqa: E402
+from denoise_vc.solvers.factory import build_solver  # noqa: E402
 from denoise_vc.tune import run_sweep, trial_config  # noqa: E402
-from solvers.factory import build_solver  # noqa: E402
 
 TRIAL = [
     "model.levels=6",

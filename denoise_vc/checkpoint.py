@@ -84,7 +84,7 @@ def load_state_dict_strict(model: torch.nn.Module, state_dict: dict, path: str |
 
 def load_model(path: str | Path, kind: str = "denoiser", device: str | torch.device = "cpu"):
     """Rebuild the model a checkpoint describes and load its weights; returns (model in eval mode, checkpoint)."""
-    from models import build_model
+    from denoise_vc.models import build_model
 
     ckpt = load_checkpoint(path, kind=kind)
     spec = ckpt.get("model") or {}

@@ -34,8 +34,8 @@ def _train_config(overrides: list[str], config_file: str | None = None):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from models.introspect import count_parameters, receptive_field
-    from solvers.factory import build_solver
+    from denoise_vc.models.introspect import count_parameters, receptive_field
+    from denoise_vc.solvers.factory import build_solver
 
     cfg = _train_config(args.overrides, getattr(args, "config", None))
     solver = build_solver(cfg)
@@ -123,7 +123,7 @@ def cmd_denoise(args: argparse.Namespace) -> int:
     from denoise_vc.checkpoint import load_model
     from denoise_vc.config import apply_overrides
     from denoise_vc.inference import WindowPlan, enhance_file
-    from solvers.base import pick_device
+    from denoise_vc.solvers.base import pick_device
 
     device = pick_device(args.device)
     model, ckpt = load_model(args.checkpoint, device=device)
@@ -163,8 +163,8 @@ def evaluate_checkpoint(
     from denoise_vc.checkpoint import load_model
     from denoise_vc.config import apply_overrides, resolve_paths
     from denoise_vc.evaluation import evaluate_levels
-    from solvers.base import pick_device
-    from solvers.factory import build_eval_set
+    from denoise_vc.solvers.base import pick_device
+    from denoise_vc.solvers.factory import build_eval_set
 
     device_t = pick_device(device)
     model, ckpt = load_model(checkpoint, device=device_t)
@@ -231,8 +231,8 @@ def cmd_vc_prepare(args: argparse.Namespace) -> int:
 
 
 def cmd_vc_train(args: argparse.Namespace) -> int:
-    from models.introspect import count_parameters
-    from solvers.vc import build_vc_solver
+    from denoise_vc.models.introspect import count_parameters
+    from denoise_vc.solvers.vc import build_vc_solver
 
     cfg = _vc_config(args.overrides)
     solver = build_vc_solver(cfg)
@@ -249,8 +249,8 @@ def cmd_vc_train(args: argparse.Namespace) -> int:
 
 def cmd_convert(args: argparse.Namespace) -> int:
     from denoise_vc.errors import AudioFileError
+    from denoise_vc.solvers.base import pick_device
     from denoise_vc.vc.pipeline import Converter
-    from solvers.base import pick_device
 
     converter = Converter(args.vc, args.denoiser, device=str(pick_device(args.device)))
     inputs = _inputs(args.inputs)
@@ -283,9 +283,9 @@ def cmd_convert(args: argparse.Namespace) -> int:
 def cmd_vc_evaluate(args: argparse.Namespace) -> int:
     from denoise_vc.config import apply_overrides
     from denoise_vc.paths import not_an_input
+    from denoise_vc.solvers.base import pick_device
     from denoise_vc.vc.corpus import build_pairs
     from denoise_vc.vc.pipeline import Converter, evaluate_pairs, format_results
-    from solvers.base import pick_device
 
     if args.json:
         not_an_input(args.json, args.vc, *([args.denoiser] if args.denoiser else []))

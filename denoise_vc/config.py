@@ -7,7 +7,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-import configs
+from denoise_vc import configs
 from denoise_vc.errors import ConfigError
 
 CONFIG_DIR = Path(configs.__file__).resolve().parent

@@ -90,7 +90,7 @@ def run_trial(params: dict[str, Any], base: dict) -> None:
     """Ray Tune function trainable: build the solver for these parameters, report every epoch."""
     from ray import tune
 
-    from solvers.factory import build_solver
+    from denoise_vc.solvers.factory import build_solver
 
     started_at = time.time()
     context = tune.get_context()
@@ -203,7 +203,7 @@ def _tune_config(cfg: DictConfig):
 def _preflight(cfg: DictConfig) -> None:
     """Check the model, loss and written paths here, so a config mistake is one error line, not one failed
     trial each."""
-    from solvers.factory import build_denoise_loss, build_denoiser
+    from denoise_vc.solvers.factory import build_denoise_loss, build_denoiser
 
     build_denoiser(cfg.model, int(cfg.seed))
     build_denoise_loss(cfg.loss)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from models.padding import pad_to_multiple, valid_length
-from models.registry import register
+from denoise_vc.models.padding import pad_to_multiple, valid_length
+from denoise_vc.models.registry import register
 
 
 @register("conv_ae")

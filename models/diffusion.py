@@ -20,9 +20,9 @@ import math
 import torch
 import torch.nn as nn
 
-from models.padding import pad_to_multiple
-from models.registry import register
-from models.wave_unet import WaveUNetBody, conv_block
+from denoise_vc.models.padding import pad_to_multiple
+from denoise_vc.models.registry import register
+from denoise_vc.models.wave_unet import WaveUNetBody, conv_block
 
 
 def time_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:

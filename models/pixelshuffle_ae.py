@@ -9,9 +9,9 @@ import torch
 import torch.nn as nn
 from einops.layers.torch import Rearrange
 
-from models.padding import pad_to_multiple, valid_length
-from models.registry import register
-from models.transformer import build_transformer
+from denoise_vc.models.padding import pad_to_multiple, valid_length
+from denoise_vc.models.registry import register
+from denoise_vc.models.transformer import build_transformer
 
 
 class SubPixelUp(nn.Module):

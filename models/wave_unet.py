@@ -12,9 +12,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from models.padding import pad_to_multiple, valid_length
-from models.registry import register
-from models.transformer import build_transformer
+from denoise_vc.models.padding import pad_to_multiple, valid_length
+from denoise_vc.models.registry import register
+from denoise_vc.models.transformer import build_transformer
 
 
 def conv_block(c_in: int, c_out: int, kernel: int, norm: bool) -> nn.Sequential:

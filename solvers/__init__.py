@@ -1,7 +1,7 @@
 """Training loops: the generic `Solver` and its task subclasses."""
 
-from solvers.base import Solver
-from solvers.denoise import DenoiseSolver
-from solvers.diffusion import DiffusionSolver
+from denoise_vc.solvers.base import Solver
+from denoise_vc.solvers.denoise import DenoiseSolver
+from denoise_vc.solvers.diffusion import DiffusionSolver
 
 __all__ = ["Solver", "DenoiseSolver", "DiffusionSolver"]

@@ -13,8 +13,8 @@ from denoise_vc.data.datasets import FixedSet, TrainSet
 from denoise_vc.evaluation import denoise_batches, noisy_at
 from denoise_vc.losses import si_sdr_torch
 from denoise_vc.plots import plot_example
+from denoise_vc.solvers.base import Solver
 from denoise_vc.tracking import ExperimentLogger
-from solvers.base import Solver
 
 
 class DenoiseSolver(Solver):

@@ -16,8 +16,8 @@ from omegaconf import DictConfig
 
 from denoise_vc.data.datasets import FixedSet, TrainSet
 from denoise_vc.errors import ConfigError
+from denoise_vc.solvers.denoise import DenoiseSolver
 from denoise_vc.tracking import ExperimentLogger
-from solvers.denoise import DenoiseSolver
 
 
 class DiffusionSolver(DenoiseSolver):

@@ -11,10 +11,10 @@ from denoise_vc.data.mixing import MixSettings
 from denoise_vc.data.sources import build_corpus
 from denoise_vc.errors import ConfigError
 from denoise_vc.losses import build_loss
+from denoise_vc.models import build_model
+from denoise_vc.solvers.denoise import DenoiseSolver
+from denoise_vc.solvers.diffusion import DiffusionSolver
 from denoise_vc.tracking import build_logger
-from models import build_model
-from solvers.denoise import DenoiseSolver
-from solvers.diffusion import DiffusionSolver
 
 
 def mix_settings(data_cfg, train: bool) -> MixSettings:

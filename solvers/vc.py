@@ -17,10 +17,10 @@ from torch.utils.data import DataLoader
 
 from denoise_vc.config import model_args, to_plain
 from denoise_vc.errors import ConfigError
+from denoise_vc.solvers.base import Solver
 from denoise_vc.tracking import ExperimentLogger, build_logger
 from denoise_vc.vc.dataset import BucketSampler, PairSet, collate
 from denoise_vc.vc.prepare import prepare
-from solvers.base import Solver
 
 
 def noam_factor(step: int, warmup_steps: int) -> float:
@@ -131,8 +131,8 @@ class VCSolver(Solver):
 def build_vc_solver(cfg: DictConfig) -> VCSolver:
     """A ready-to-fit VC solver: model and loss first (a bad setting is refused before anything is written),
     then the features of `cfg.data`, prepared or reused."""
-    from models import build_model
-    from models.vc import VCLoss
+    from denoise_vc.models import build_model
+    from denoise_vc.models.vc import VCLoss
 
     r = int(cfg.data.reduction_factor)
     name, args = model_args(cfg.model)

@@ -1,4 +1,4 @@
-"""Every command against every bad input it takes (denoise_vc/testing/bad_inputs.py holds the table).
+"""Every command against every bad input it takes (tests/bad_inputs.py holds the table).
 
 Each pair must end in its expected outcome: a correct output (denoise: the input's rate, channels and
 length, finite, in [-1, 1]; evaluate: finite metrics; train: checkpoints and history), or a one-line
@@ -8,8 +8,7 @@ input changed.
 """
 
 import pytest
-
-from denoise_vc.testing.bad_inputs import (
+from bad_inputs import (
     CASES,
     COMMANDS,
     EXIT_CODES,
@@ -51,7 +50,7 @@ def test_bad_input(command, case, tmp_path, checkpoint, vc_checkpoint):
 
 
 def test_the_verdict_catches_crashes_leftovers_changed_inputs_and_vague_refusals(tmp_path):
-    from denoise_vc.testing.bad_inputs import Outcome
+    from bad_inputs import Outcome
 
     denoise = next(c for c in COMMANDS if c.name == "denoise")
     nan = next(k for k in CASES if k.name == "NaN samples")

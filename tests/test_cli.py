@@ -205,7 +205,7 @@ SMALL_MODELS = {
 
 
 def test_every_registered_model_has_a_small_export_config():
-    from models import denoisers
+    from denoise_vc.models import denoisers
 
     assert set(denoisers()) == set(SMALL_MODELS)
 

@@ -12,9 +12,9 @@ from denoise_vc.cli import main
 from denoise_vc.config import compose_config, resolve_paths
 from denoise_vc.data.synth import speech_like
 from denoise_vc.errors import ConfigError
-from models import build_model
-from solvers.diffusion import DiffusionSolver
-from solvers.factory import build_solver
+from denoise_vc.models import build_model
+from denoise_vc.solvers.diffusion import DiffusionSolver
+from denoise_vc.solvers.factory import build_solver
 from tests.test_solver import LEARNING_RUN
 
 TINY_NET = ["model=diffusion", "model.levels=4", "model.channels_interval=8", "model.embed_dim=16"]

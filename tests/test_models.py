@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from denoise_vc.config import compose_config, model_args
-from models import build_model, denoisers
-from models.introspect import count_parameters, receptive_field
+from denoise_vc.models import build_model, denoisers
+from denoise_vc.models.introspect import count_parameters, receptive_field
 
 
 @pytest.mark.parametrize("name", denoisers())
@@ -64,7 +64,7 @@ def test_transformer_attention_sees_the_whole_bottleneck():
 
 
 def test_pixelshuffle_decoder_upsamples_by_rearrangement():
-    from models.pixelshuffle_ae import SubPixelUp
+    from denoise_vc.models.pixelshuffle_ae import SubPixelUp
 
     up = SubPixelUp(4, 2, factor=3, kernel=1)
     x = torch.randn(1, 4, 5)

@@ -8,7 +8,7 @@ import torch
 from denoise_vc.checkpoint import load_checkpoint, load_model, save_checkpoint
 from denoise_vc.config import compose_config, resolve_paths
 from denoise_vc.errors import CheckpointError, TrainingError
-from solvers.factory import build_solver
+from denoise_vc.solvers.factory import build_solver
 
 
 def make_solver(overrides):

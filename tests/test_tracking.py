@@ -6,8 +6,8 @@ import pytest
 
 from denoise_vc.config import compose_config, resolve_paths
 from denoise_vc.errors import ConfigError
+from denoise_vc.solvers.factory import build_solver
 from denoise_vc.tracking import NeptuneLogger
-from solvers.factory import build_solver
 
 
 def neptune_scalars(folder) -> dict[tuple[str, int], float]:

@@ -8,8 +8,8 @@ from vc_tiny import VC_TINY
 from denoise_vc.checkpoint import save_checkpoint
 from denoise_vc.cli import main
 from denoise_vc.config import compose_config, model_args, to_plain
+from denoise_vc.solvers.factory import build_denoiser
 from denoise_vc.vc.corpus import BUILTIN_SPEAKERS, make_script, render
-from solvers.factory import build_denoiser
 
 
 @pytest.fixture(scope="module")

@@ -11,12 +11,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from denoise_vc.checkpoint import load_model, save_checkpoint
+from denoise_vc.models import build_model
+from denoise_vc.models.vc import GriffinLim, VCLoss, expand_frames, length_regulate, reduce_frames
+from denoise_vc.models.vc.frames import repair_segments, segment_broadcast, segment_mean
+from denoise_vc.models.vc.mdn import MixtureDensityHead, mdn_nll, mdn_sample
 from denoise_vc.vc.features import FeatureSettings
 from denoise_vc.vc.features import log_mel as log_mel_of
-from models import build_model
-from models.vc import GriffinLim, VCLoss, expand_frames, length_regulate, reduce_frames
-from models.vc.frames import repair_segments, segment_broadcast, segment_mean
-from models.vc.mdn import MixtureDensityHead, mdn_nll, mdn_sample
 
 N_MELS = 8
 R = 3

@@ -5,7 +5,7 @@ from vc_tiny import vc_overrides, vc_prepared_dir  # noqa: F401  (fixture)
 from denoise_vc.checkpoint import load_checkpoint
 from denoise_vc.config import compose_config
 from denoise_vc.errors import ConfigError
-from solvers.vc import build_vc_solver, noam_factor
+from denoise_vc.solvers.vc import build_vc_solver, noam_factor
 
 
 def test_noam_schedule_warms_up_in_steps_peaks_then_decays():

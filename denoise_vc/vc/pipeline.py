@@ -53,7 +53,7 @@ class Converter:
     """A trained VC model (plus optional denoiser) that turns source-speaker audio into target-speaker audio."""
 
     def __init__(self, vc_checkpoint: str | Path, denoiser: str | Path | None = None, device: str = "cpu") -> None:
-        from models.vc import GriffinLim
+        from denoise_vc.models.vc import GriffinLim
 
         self.device = torch.device(device)
         self.model, ckpt = load_model(vc_checkpoint, kind="vc", device=self.device)

@@ -7,9 +7,9 @@ Batch (dict, batch-first, zero-padded; r = reduction, Ts_r = Ts / r, Tt_r = Tt /
     (B, Tt_r) int segment index (-1 on padding), n_segments (B,).
 """
 
-from models.vc.frames import expand_frames, length_regulate, reduce_frames
-from models.vc.loss import VCLoss
-from models.vc.model import WgmmVC
-from models.vc.vocoder import GriffinLim, Vocoder
+from denoise_vc.models.vc.frames import expand_frames, length_regulate, reduce_frames
+from denoise_vc.models.vc.loss import VCLoss
+from denoise_vc.models.vc.model import WgmmVC
+from denoise_vc.models.vc.vocoder import GriffinLim, Vocoder
 
 __all__ = ["GriffinLim", "VCLoss", "Vocoder", "WgmmVC", "expand_frames", "length_regulate", "reduce_frames"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from models.transformer import sinusoidal_positions
+from denoise_vc.models.transformer import sinusoidal_positions
 
 
 def masked(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

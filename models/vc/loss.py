@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from models.vc.mdn import mdn_nll
+from denoise_vc.models.vc.mdn import mdn_nll
 
 
 def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -15,8 +15,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from models.registry import register
-from models.vc.frames import (
+from denoise_vc.models.registry import register
+from denoise_vc.models.vc.frames import (
     clamp_lengths,
     expand_frames,
     length_mask,
@@ -25,8 +25,8 @@ from models.vc.frames import (
     repair_segments,
     segment_broadcast,
 )
-from models.vc.layers import FFTStack, PitchPredictor, PostNet, ScalarEmbedding, VariancePredictor, masked
-from models.vc.prosody import ProsodyExtractor, ProsodyPredictor
+from denoise_vc.models.vc.layers import FFTStack, PitchPredictor, PostNet, ScalarEmbedding, VariancePredictor, masked
+from denoise_vc.models.vc.prosody import ProsodyExtractor, ProsodyPredictor
 
 
 def fit_length(x: torch.Tensor, length: int, fill: float = 0.0) -> torch.Tensor:

@@ -12,9 +12,9 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from models.vc.frames import segment_mean
-from models.vc.layers import ConvNormStack
-from models.vc.mdn import MixtureDensityHead, mdn_sample
+from denoise_vc.models.vc.frames import segment_mean
+from denoise_vc.models.vc.layers import ConvNormStack
+from denoise_vc.models.vc.mdn import MixtureDensityHead, mdn_sample
 
 
 class ProsodyExtractor(nn.Module):

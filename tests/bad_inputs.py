@@ -76,7 +76,7 @@ RATE = 16000
 
 def tiny_checkpoint(path: Path, overrides: list[str] | None = None) -> Path:
     """A denoiser checkpoint of an untrained tiny model (seeded), in the format training writes."""
-    from solvers.factory import build_denoiser
+    from denoise_vc.solvers.factory import build_denoiser
 
     cfg = compose_config([*TINY_MODEL, *TINY_DATA, *(overrides or [])])
     model = build_denoiser(cfg.model, seed=0)
@@ -93,10 +93,10 @@ def tiny_checkpoint(path: Path, overrides: list[str] | None = None) -> Path:
 def tiny_vc_checkpoint(path: Path) -> Path:
     """A VC checkpoint of an untrained tiny wGMM model (seeded), with statistics of one generated pair."""
     from denoise_vc.config import model_args
+    from denoise_vc.models import build_model
     from denoise_vc.vc.corpus import builtin_pairs
     from denoise_vc.vc.features import FeatureSettings
     from denoise_vc.vc.prepare import compute_stats, pair_features
-    from models import build_model
 
     cfg = compose_config([*TINY_VC_MODEL, *TINY_VC_DATA], config_name="vc")
     pair = builtin_pairs(cfg.data, int(cfg.seed))[0]

@@ -1,6 +1,6 @@
 """Peak memory of `denoise-vc denoise` on a long file, measured in a fresh process.
 
-Run as `python -m denoise_vc.testing.memory CHECKPOINT LONG_FILE OUT_DIR`: it first denoises one
+Run as `python tests/memory.py CHECKPOINT LONG_FILE OUT_DIR`: it first denoises one
 second of audio (so imports, the model and allocator pools are in place), then the long file, and
 prints JSON with the peak resident memory before and after. The difference is what the long file
 cost, which streaming keeps to a few windows and read blocks whatever the file's length.
@@ -15,9 +15,9 @@ import time
 from pathlib import Path
 
 import soundfile as sf
+from bad_inputs import tone
 
 from denoise_vc.cli import main as cli
-from denoise_vc.testing.bad_inputs import tone
 
 # Streaming holds one 10 s read block, a few 5 s windows and one window's activations per channel (the
 # channels of a file run as one batch), whatever the file's length. The tiny test model needs about 15 MiB

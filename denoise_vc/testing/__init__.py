@@ -1,1 +1,0 @@
-"""Helpers shared by the tests and the robustness benchmark (generated bad inputs, tiny checkpoints)."""
