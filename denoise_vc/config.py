@@ -102,6 +102,9 @@ def resolve_paths(cfg: DictConfig) -> DictConfig:
         value = cfg.data.get(key)
         if value and value not in ("builtin", "builtin_speech", "builtin_heartbeat"):
             cfg.data[key] = str((root / Path(value).expanduser()).resolve())
+    reverb = cfg.data.get("reverb")
+    if reverb and reverb.get("rir"):
+        reverb.rir = str((root / Path(reverb.rir).expanduser()).resolve())
     init_from = cfg.solver.get("init_from")
     if init_from:
         cfg.solver.init_from = str(Path(init_from).expanduser().resolve())

@@ -10,16 +10,44 @@ from omegaconf import DictConfig
 from denoise_vc.audio import write_audio_atomic
 from denoise_vc.curriculum import schedule_from_config
 from denoise_vc.data.datasets import FixedSet, TrainSet
+from denoise_vc.data.levels import noise_levels, validation_levels
+from denoise_vc.errors import ConfigError
 from denoise_vc.evaluation import denoise_batches, noisy_at
 from denoise_vc.losses import si_sdr_torch
+from denoise_vc.metrics import pesq_mode, pesq_score, stoi_score
 from denoise_vc.plots import plot_example
 from denoise_vc.solvers.base import Solver
 from denoise_vc.tracking import ExperimentLogger
 
 
+def valid_mix_weights(solver_cfg, sample_rate: int) -> dict[str, float]:
+    """Checked `solver.valid_metric` (and `solver.valid_mix` weights when it is `mix`); PESQ needs 8 or 16 kHz."""
+    metric = str(solver_cfg.valid_metric)
+    choices = ("si_sdr", "si_sdr_i", "loss", "pesq", "stoi", "mix")
+    if metric not in choices:
+        raise ConfigError(f"solver.valid_metric must be one of {', '.join(choices)}, got {metric!r}")
+    weights = dict(solver_cfg.get("valid_mix") or {}) if metric == "mix" else {}
+    if metric == "mix" and (not weights or not set(weights) <= {"si_sdr", "pesq", "stoi"}):
+        raise ConfigError(f"solver.valid_mix must weight some of si_sdr, pesq, stoi, got {weights!r}")
+    if not all(np.isfinite(float(w)) for w in weights.values()):
+        raise ConfigError(f"solver.valid_mix weights must be finite, got {weights!r}")
+    if ("pesq" in weights or metric == "pesq") and pesq_mode(sample_rate) is None:
+        raise ConfigError(f"solver.valid_metric uses PESQ, defined at 8 and 16 kHz only; data is {sample_rate} Hz")
+    return {k: float(v) for k, v in weights.items()}
+
+
+def check_stoi_length(weights: dict[str, float], metric: str, data_cfg) -> None:
+    """STOI needs about a second of speech (30 frames of 384 ms hop after silence removal)."""
+    seconds = int(data_cfg.segment_length) / int(data_cfg.sample_rate)
+    if ("stoi" in weights or metric == "stoi") and seconds < 1.0:
+        raise ConfigError(
+            f"solver.valid_metric uses STOI, which needs >= 1 s segments; data.segment_length is {seconds:.2f} s"
+        )
+
+
 class DenoiseSolver(Solver):
     kind = "denoiser"
-    higher_is_better = {"loss": False, "si_sdr": True, "si_sdr_i": True}
+    higher_is_better = {"loss": False, "si_sdr": True, "si_sdr_i": True, "pesq": True, "stoi": True, "mix": True}
 
     def __init__(
         self,
@@ -33,19 +61,25 @@ class DenoiseSolver(Solver):
         super().__init__(cfg, model, train_set, logger)
         self.loss_fn = loss.to(self.device)
         self.valid_set = valid_set
-        self.target_gain = float(cfg.data.gain)
-        self.snr_db = cfg.data.get("snr_db")
+        gain, snr_db = noise_levels(cfg.data)
+        self.fixed_gain = gain if snr_db is None and not isinstance(gain, tuple) else None
+        self.valid_levels = validation_levels(cfg.data)
         self.gain_schedule = schedule_from_config(cfg.curriculum.get("gain"))
         self.peak_schedule = schedule_from_config(cfg.curriculum.get("peak_weight"))
+        self.mix_weights = valid_mix_weights(cfg.solver, int(cfg.data.sample_rate))
+        check_stoi_length(self.mix_weights, self.metric, cfg.data)
         self.base_peak_weight = float(getattr(loss, "peak_weight", 0.0))
 
     def on_epoch_start(self, epoch: int) -> dict[str, float]:
         logged = {}
         self.train_set.epoch = epoch
-        if self.snr_db is None:
-            gain = self.gain_schedule.value(epoch, self.target_gain) if self.gain_schedule else self.target_gain
+        if self.fixed_gain is not None:  # one gain: the curriculum sets it
+            gain = self.gain_schedule.value(epoch, self.fixed_gain) if self.gain_schedule else self.fixed_gain
             self.train_set.gain = gain
             logged["gain"] = gain
+        elif self.gain_schedule is not None:  # a range or SNRs: the curriculum scales every item's noise
+            self.train_set.noise_scale = self.gain_schedule.value(epoch, 1.0)
+            logged["noise_scale"] = self.train_set.noise_scale
         if self.peak_schedule is not None and hasattr(self.loss_fn, "peak_weight"):
             self.loss_fn.peak_weight = self.peak_schedule.value(epoch, self.base_peak_weight)
             logged["peak_weight"] = self.loss_fn.peak_weight
@@ -62,27 +96,41 @@ class DenoiseSolver(Solver):
 
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
-        """Loss and SI-SDR on the validation set at the target level, whatever the curriculum says."""
+        """Loss and SI-SDR (PESQ and STOI when the validation metric uses them) averaged over the fixed
+        validation levels (the target level, or points spanning a training range), whatever the curriculum
+        does; `mix` is the weighted sum `solver.valid_mix` asks for."""
         self.model.eval()
-        view = self.valid_set.at(gain=None if self.snr_db is not None else self.target_gain, snr_db=self.snr_db)
-        losses, sdr, sdr_in = [], [], []
+        needs = {self.metric} | set(self.mix_weights) if self.metric == "mix" else {self.metric}
+        sr = int(self.cfg.data.sample_rate)
+        scores: dict[str, list[float]] = {"loss": [], "si_sdr": [], "si_sdr_noisy": [], "pesq": [], "stoi": []}
         batch = int(self.cfg.data.batch_size)
-        for start in range(0, len(view), batch):
-            items = [view[i] for i in range(start, min(len(view), start + batch))]
-            noisy = torch.stack([i[0] for i in items]).to(self.device)
-            clean = torch.stack([i[1] for i in items]).to(self.device)
-            loss, denoised = self._compute_loss(noisy, clean)
-            losses.append(float(loss) * len(items))
-            sdr += si_sdr_torch(denoised.float(), clean).flatten().tolist()
-            sdr_in += si_sdr_torch(noisy, clean).flatten().tolist()
+        for gain, snr_db in self.valid_levels:
+            view = self.valid_set.at(gain=gain, snr_db=snr_db)
+            for start in range(0, len(view), batch):
+                items = [view[i] for i in range(start, min(len(view), start + batch))]
+                noisy = torch.stack([i[0] for i in items]).to(self.device)
+                clean = torch.stack([i[1] for i in items]).to(self.device)
+                loss, denoised = self._compute_loss(noisy, clean)
+                scores["loss"] += [float(loss)] * len(items)
+                scores["si_sdr"] += si_sdr_torch(denoised.float(), clean).flatten().tolist()
+                scores["si_sdr_noisy"] += si_sdr_torch(noisy, clean).flatten().tolist()
+                for est, ref in zip(denoised.float().cpu().numpy()[:, 0], clean.cpu().numpy()[:, 0]):
+                    if "pesq" in needs:
+                        scores["pesq"].append(pesq_score(est, ref, sr) or 1.0)
+                    if "stoi" in needs:
+                        scores["stoi"].append(stoi_score(est, ref, sr) or 0.0)
         self.model.train()
-        si_sdr = float(np.mean(sdr))
-        return {"loss": sum(losses) / len(view), "si_sdr": si_sdr, "si_sdr_i": si_sdr - float(np.mean(sdr_in))}
+        out = {k: float(np.mean(v)) for k, v in scores.items() if v and k != "si_sdr_noisy"}
+        out["si_sdr_i"] = out["si_sdr"] - float(np.mean(scores["si_sdr_noisy"]))
+        if self.metric == "mix":
+            out["mix"] = sum(weight * out[name] for name, weight in self.mix_weights.items())
+        return out
 
     def after_validation(self, epoch: int) -> None:
         """Plot and write audio for the first validation segment at the target level."""
         sr = int(self.cfg.data.sample_rate)
-        noisy = noisy_at(self.valid_set, None if self.snr_db is not None else self.target_gain, self.snr_db)[:1]
+        gain, snr_db = self.valid_levels[len(self.valid_levels) // 2]
+        noisy = noisy_at(self.valid_set, gain, snr_db)[:1]
         denoised = denoise_batches(self.model, noisy, 1, self.device)[0]
         clean = np.asarray(self.valid_set.clean[0])
         png = plot_example(

@@ -7,7 +7,9 @@ from omegaconf import DictConfig
 
 from denoise_vc.config import model_args, to_plain
 from denoise_vc.data.datasets import FixedSet, TrainSet
+from denoise_vc.data.levels import noise_levels, parse_level, validation_levels
 from denoise_vc.data.mixing import MixSettings
+from denoise_vc.data.reverb import build_rir_bank, reverb_settings
 from denoise_vc.data.sources import build_corpus
 from denoise_vc.errors import ConfigError
 from denoise_vc.losses import build_loss
@@ -30,14 +32,16 @@ def mix_settings(data_cfg, train: bool) -> MixSettings:
 def build_eval_set(cfg: DictConfig, split: str, segment_length: int, count: int) -> FixedSet:
     data = cfg.data
     corpus = build_corpus(data, split, int(cfg.seed))
+    levels = validation_levels(data)
+    gain, snr_db = levels[len(levels) // 2]
     return FixedSet(
         corpus,
         segment_length,
         count,
         mix_settings(data, train=False),
         seed=int(cfg.seed) + 1,
-        gain=float(data.gain),
-        snr_db=data.get("snr_db"),
+        gain=1.0 if gain is None else gain,
+        snr_db=snr_db,
     )
 
 
@@ -63,14 +67,21 @@ def build_solver(cfg: DictConfig) -> DenoiseSolver:
     seed = int(cfg.seed)
     model = build_denoiser(cfg.model, seed)  # config mistakes surface before any data is loaded
     loss = build_denoise_loss(cfg.loss)
+    gain, snr_db = noise_levels(data)
+    level_dbfs = parse_level(data.get("level_dbfs"), "data.level_dbfs")
+    if level_dbfs is not None and not isinstance(level_dbfs, tuple):
+        level_dbfs = (level_dbfs, level_dbfs)
     train_set = TrainSet(
         build_corpus(data, "train", seed),
         int(data.segment_length),
         int(data.items_per_epoch),
         mix_settings(data, train=True),
         seed,
-        gain=float(data.gain),
-        snr_db=data.get("snr_db"),
+        gain=gain,
+        snr_db=snr_db,
+        level_dbfs=level_dbfs,
+        reverb=reverb_settings(data.get("reverb")),
+        rirs=build_rir_bank(data.get("reverb"), int(data.sample_rate), seed),
     )
     valid_set = build_eval_set(cfg, "valid", int(data.segment_length), int(data.valid_items))
     solver_class = DiffusionSolver if cfg.model.name == "diffusion" else DenoiseSolver

@@ -27,6 +27,8 @@ TINY = [
     "solver.epochs=2",
     "solver.progress=false",
     "loss=l1",
+    "data.snr_db=null",  # one noise gain (data.gain) as these tests assume; tests/test_levels.py covers ranges
+    "data.level_dbfs=null",
 ]
 
 

@@ -161,6 +161,8 @@ def test_early_stopping_stops_after_patience(tiny_overrides):
 # A short training run on easy generated noise, shared by the learning tests (each adds model and epochs).
 LEARNING_RUN = [
     "loss=l1",
+    "data.snr_db=null",
+    "data.level_dbfs=null",
     "data.segment_length=8192",
     "data.items_per_epoch=256",
     "data.batch_size=16",

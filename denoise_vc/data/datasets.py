@@ -11,7 +11,17 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from denoise_vc.data.mixing import MixSettings, apply_bandpass, make_noise_segment, mix, random_crop, random_crops
+from denoise_vc.data.levels import Level, draw_level
+from denoise_vc.data.mixing import (
+    MixSettings,
+    apply_bandpass,
+    make_noise_segment,
+    mix,
+    random_crop,
+    random_crops,
+    scale_to_level,
+)
+from denoise_vc.data.reverb import ReverbSettings, reverberate
 from denoise_vc.data.sources import Corpus
 
 
@@ -37,7 +47,11 @@ def cut_pair(
 
 
 class TrainSet(Dataset):
-    """Random (noisy, clean) segments; the gain comes from a callable so a curriculum can move it."""
+    """Random (noisy, target) segments, drawn afresh per (seed, epoch, index).
+
+    `gain` / `snr_db` are one level or a `(low, high)` range each item draws from (uniform in dB); a
+    curriculum may set `gain` per epoch. With `rirs` and `reverb.prob`, an item's speech is reverberant and
+    the target is its dry or early-reverberant version; `level_dbfs` draws the mixture's loudness."""
 
     def __init__(
         self,
@@ -46,11 +60,16 @@ class TrainSet(Dataset):
         items_per_epoch: int,
         settings: MixSettings,
         seed: int,
-        gain: float = 1.0,
-        snr_db: float | None = None,
+        gain: Level = 1.0,
+        snr_db: Level = None,
+        level_dbfs: tuple[float, float] | None = None,
+        reverb: ReverbSettings | None = None,
+        rirs: tuple[np.ndarray, ...] = (),
     ) -> None:
         self.corpus, self.length, self.items = corpus, segment_length, items_per_epoch
         self.settings, self.seed, self.gain, self.snr_db = settings, seed, gain, snr_db
+        self.level_dbfs, self.reverb, self.rirs = level_dbfs, reverb or ReverbSettings(), rirs
+        self.noise_scale = 1.0  # a curriculum's factor on every item's drawn noise level (ranges and SNRs)
         self.epoch = 0
 
     def __len__(self) -> int:
@@ -58,9 +77,17 @@ class TrainSet(Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         rng = np.random.default_rng([self.seed, self.epoch, index])
-        clean, noise = cut_pair(self.corpus, self.length, self.settings, rng)
-        noisy = mix(clean, noise, gain=self.gain, snr_db=self.snr_db)
-        return torch.from_numpy(noisy)[None], torch.from_numpy(clean)[None]
+        speech, noise = cut_pair(self.corpus, self.length, self.settings, rng)
+        target = speech
+        if self.rirs and not self.corpus.paired and self.reverb.prob > 0 and rng.random() < self.reverb.prob:
+            rir = self.rirs[int(rng.integers(len(self.rirs)))]
+            speech, target = reverberate(speech, rir, self.reverb, self.corpus.sample_rate)
+        snr_db = draw_level(self.snr_db, rng, in_db=True)
+        gain = draw_level(self.gain, rng, in_db=False) if snr_db is None else None
+        noisy = mix(speech, noise * np.float32(self.noise_scale), gain=gain, snr_db=snr_db)
+        if self.level_dbfs is not None:
+            noisy, target = scale_to_level(noisy, target, self.level_dbfs, rng)
+        return torch.from_numpy(noisy)[None], torch.from_numpy(np.ascontiguousarray(target))[None]
 
 
 class FixedSet(Dataset):

@@ -85,3 +85,18 @@ def mix(clean: np.ndarray, noise: np.ndarray, gain: float | None = None, snr_db:
     if snr_db is not None:
         gain = gain_for_snr(clean, noise, snr_db)
     return (clean + np.float32(gain if gain is not None else 1.0) * noise).astype(np.float32)
+
+
+def scale_to_level(
+    noisy: np.ndarray, clean: np.ndarray, level_dbfs: tuple[float, float], rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Loudness augmentation: both signals scaled alike so the mixture's RMS is a random dBFS in the range
+    (peaks kept below 0.99 full scale), so the model does not learn one loudness."""
+    rms = float(np.sqrt(np.mean(np.square(noisy, dtype=np.float64))))
+    if rms <= 0.0:
+        return noisy, clean
+    factor = 10.0 ** (rng.uniform(*level_dbfs) / 20.0) / rms
+    peak = float(np.max(np.abs(noisy))) * factor
+    if peak > 0.99:
+        factor *= 0.99 / peak
+    return (noisy * np.float32(factor)).astype(np.float32), (clean * np.float32(factor)).astype(np.float32)

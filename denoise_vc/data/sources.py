@@ -86,7 +86,7 @@ def _load_folder(
     checked, whatever its split, and all unusable files are named in one error, so a corpus is repaired in
     one pass, not one per run."""
     if split_by not in ("files", "time"):
-        raise ConfigError(f"data.split_by must be files or time, got {split_by!r}")
+        raise ConfigError(f"data.split_by / data.noise_split_by must be files or time, got {split_by!r}")
     every = list_audio_files(folder)
     files = every if split_by == "time" else _split_files(every, split, fractions, seed)
     if not files:
@@ -186,7 +186,8 @@ def _build_corpus_cached(key: tuple) -> Corpus:
         noise_s = float(builtin.get("noise_s", 30.0)) * (1.0 if split == "train" else 0.5)
         noise = _builtin_noise(list(cfg["noise_kinds"]), noise_s, sr, seed, split)
     else:
-        noise = _load_folder(cfg["noise"], sr, split, fractions, seed, load_args, split_by)
+        noise_split = cfg.get("noise_split_by") or split_by
+        noise = _load_folder(cfg["noise"], sr, split, fractions, seed, load_args, noise_split)
     ref = _corpus_rms(clean)
     noise = [n * (ref / (np.sqrt(np.mean(np.square(n, dtype=np.float64))) + 1e-12)) for n in noise]
     return Corpus(sr, tuple(map(_readonly, clean)), tuple(map(_readonly, noise)), paired=False)
