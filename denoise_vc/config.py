@@ -42,7 +42,7 @@ def compose_config(overrides: list[str] | None = None, config_name: str = "confi
                 continue
             seen.add(key)
             old, new = OmegaConf.select(defaults, key, default=None), OmegaConf.select(cfg, key, default=None)
-            if _kind(old) and _kind(new) and _kind(old) != _kind(new):
+            if _kind(old) and _kind(new) and _kind(old) != _kind(new) and key not in MIXED_KINDS:
                 raise ConfigError(f"invalid config override {item!r}: {key} is a {_kind(old)}, got a {_kind(new)}")
     return cfg
 
@@ -64,9 +64,12 @@ def apply_overrides(base: dict | DictConfig, overrides: list[str]) -> DictConfig
         new = OmegaConf.select(update, key.removeprefix("+"))
         if old is absent and not key.startswith("+"):
             raise ConfigError(f"invalid override {item!r}: no config key {key!r} (write +{key}=... to add one)")
-        if _kind(old) and _kind(new) and _kind(old) != _kind(new):
+        if _kind(old) and _kind(new) and _kind(old) != _kind(new) and key not in MIXED_KINDS:
             raise ConfigError(f"invalid override {item!r}: {key} is a {_kind(old)}, got a {_kind(new)}")
     return OmegaConf.merge(cfg, update)
+
+
+MIXED_KINDS = {"solver.resume"}  # true | false | force
 
 
 def _kind(value: Any) -> str | None:

@@ -40,6 +40,45 @@ def epoch_seed(seed: int, epoch: int) -> int:
     return zlib.crc32(f"{seed}/{epoch}".encode()) & 0x7FFFFFFF
 
 
+# What a resumed run may change: budgets, logging and where it runs; anything else would mix two runs' settings.
+RESUMABLE_CHANGES = (
+    "solver.epochs",
+    "solver.max_minutes",
+    "solver.patience",
+    "solver.progress",
+    "solver.plot_every",
+    "solver.resume",
+    "logger",
+    "device",
+    "run_dir",
+    "data.num_workers",
+    "tune",
+    "evaluate",
+)
+
+
+def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(tree, dict):
+        out: dict[str, Any] = {}
+        for key, value in tree.items():
+            out.update(_flatten(value, f"{prefix}{key}."))
+        return out
+    return {prefix[:-1]: tree}
+
+
+def config_changes(saved: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """'key: old -> new' for every setting that differs between a run's saved config and a new one, budgets
+    and logging (RESUMABLE_CHANGES) excepted."""
+    old_flat, new_flat = _flatten(saved), _flatten(new)
+    changes = []
+    for key in sorted(set(old_flat) | set(new_flat)):
+        if any(key == allowed or key.startswith(allowed + ".") for allowed in RESUMABLE_CHANGES):
+            continue
+        if old_flat.get(key, "<absent>") != new_flat.get(key, "<absent>"):
+            changes.append(f"{key}: {old_flat.get(key, '<absent>')} -> {new_flat.get(key, '<absent>')}")
+    return changes
+
+
 class Solver:
     """Trains `model` on `train_set`, validating each epoch; all outputs go to `cfg.run_dir`."""
 
@@ -170,6 +209,13 @@ class Solver:
         state = ckpt.get("train_state")
         if state is None:
             return False
+        changed = config_changes(ckpt.get("config") or {}, to_plain(self.cfg))
+        if changed and str(self.scfg.resume) != "force":
+            shown = "; ".join(changed[:4]) + ("; ..." if len(changed) > 4 else "")
+            raise ConfigError(
+                f"{self.run_dir}: this run was trained with other settings ({shown}); use another run_dir, or "
+                "solver.resume=force to continue with the new ones"
+            )
         load_state_dict_strict(self.model, ckpt["state_dict"], last)
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler and state["scheduler"]:
@@ -239,8 +285,12 @@ class Solver:
             if not torch.isfinite(grad_norm) and not self.use_amp:
                 self._handle_nonfinite("gradient norm")
                 continue
+            scale = self.scaler.get_scale() if self.use_amp else None
             self.scaler.step(self.optimizer)
             self.scaler.update()
+            if self.use_amp and self.scaler.get_scale() < scale:  # the scaler skipped this step (inf/NaN grads)
+                self.skipped_steps += 1
+                continue
             self.after_step()
             self.step += 1
             if self.scheduler and self.scheduler_per_step:
@@ -268,8 +318,8 @@ class Solver:
             self.logger.close()
 
     def _fit(self) -> dict[str, Any]:
+        resumed = self._resume()  # refuses a config that differs from the run's before anything is written
         save_yaml(self.cfg, self.run_dir / "config.yaml")
-        resumed = self._resume()
         if resumed:
             print(f"resuming {self.run_dir} at epoch {self.epoch + 1}")
         else:

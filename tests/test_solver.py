@@ -1,5 +1,6 @@
 import json
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -254,3 +255,20 @@ def test_progressive_peak_weight_follows_its_schedule(tiny_overrides):
     history = json.loads((solver.run_dir / "history.json").read_text())
     assert [row["peak_weight"] for row in history] == pytest.approx([0.0, 1.0, 2.0])
     assert solver.loss_fn.peak_weight == pytest.approx(2.0)
+
+
+def test_resume_refuses_other_settings_in_one_line_but_accepts_budgets_and_force(tiny_overrides, capsys):
+    from denoise_vc.cli import main
+
+    run = [*tiny_overrides, "solver.epochs=1", "solver.plot_every=0"]
+    assert main(["train", *run]) == 0
+    config_before = (Path(tiny_overrides[0].split("=", 1)[1]) / "config.yaml").read_text()
+    assert main(["train", *run, "loss=peak_l1", "solver.lr=0.01"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "loss.name: l1 -> peak_l1" in err and "solver.lr: 0.001 -> 0.01" in err
+    assert "solver.resume=force" in err
+    assert (Path(tiny_overrides[0].split("=", 1)[1]) / "config.yaml").read_text() == config_before  # untouched
+    assert main(["train", *run, "solver.epochs=2", "solver.progress=true"]) == 0  # budgets may change
+    assert main(["train", *run, "solver.epochs=3", "loss=peak_l1", "solver.resume=force"]) == 0
+    history = json.loads((Path(tiny_overrides[0].split("=", 1)[1]) / "history.json").read_text())
+    assert [r["epoch"] for r in history] == [1, 2, 3]
