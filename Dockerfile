@@ -1,6 +1,8 @@
 # denoise-vc training image: `docker run ... IMAGE train ...`, `... IMAGE tune ...`, `... IMAGE denoise ...`
-# The base image's CUDA build of torch is kept: a constraints file pins it while the package installs.
-ARG BASE_IMAGE=pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime
+# Every package is pinned by .ci/constraints.txt, frozen from the environment the test suite passed in
+# (.ci/freeze-constraints), torch included: the image runs the torch version the suite ran on, as its CUDA
+# build from PyPI (it brings its own CUDA libraries; the host needs only the NVIDIA driver).
+ARG BASE_IMAGE=python:3.11.7-slim-bookworm
 
 # --- builder: compile the C extensions (pesq, pyworld) into wheels -------------------------------
 FROM ${BASE_IMAGE} AS builder
@@ -8,7 +10,9 @@ FROM ${BASE_IMAGE} AS builder
 RUN apt-get update \
     && apt-get install -y --no-install-recommends gcc g++ \
     && rm -rf /var/lib/apt/lists/*
-RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels "pesq==0.0.4" "pyworld==0.3.5"
+COPY .ci/constraints.txt /opt/constraints.txt
+RUN pip install --no-cache-dir -c /opt/constraints.txt numpy cython setuptools wheel \
+    && pip wheel --no-cache-dir --no-deps --no-build-isolation --wheel-dir /wheels -c /opt/constraints.txt pesq pyworld
 
 # --- runtime ----------------------------------------------------------------------------------------
 FROM ${BASE_IMAGE}
@@ -21,14 +25,14 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends libsndfile1 \
     && rm -rf /var/lib/apt/lists/*
 COPY --from=builder /wheels /wheels
+COPY .ci/constraints.txt /opt/constraints.txt
 WORKDIR /opt/denoise-vc
 COPY pyproject.toml README.md ./
 COPY denoise_vc ./denoise_vc
 COPY models ./models
 COPY solvers ./solvers
 COPY configs ./configs
-# The constraints file holds the base image's torch version, so installing never replaces it.
-RUN python -c "import torch; print('torch==' + torch.__version__)" > /opt/constraints.txt \
+RUN pip install --no-cache-dir -c /opt/constraints.txt torch==2.13.0 \
     && pip install --no-cache-dir -c /opt/constraints.txt /wheels/*.whl ".[neptune]" \
     && rm -rf /wheels
 RUN useradd --create-home --uid 1000 denoise \

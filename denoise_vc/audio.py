@@ -14,6 +14,7 @@ import soundfile as sf
 import soxr
 
 from denoise_vc.errors import AudioFileError
+from denoise_vc.paths import honour_umask
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 MAT_SUFFIX = ".mat"
@@ -179,6 +180,7 @@ def write_audio_atomic(path: str | Path, x: np.ndarray, sample_rate: int, subtyp
     x = np.asarray(x, dtype=np.float32)
     data = x.T if x.ndim == 2 else x
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix or ".wav", dir=path.parent)
+    honour_umask(tmp)
     os.close(fd)
     try:
         sf.write(tmp, data, sample_rate, subtype=subtype)

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from denoise_vc.errors import CheckpointError
+from denoise_vc.paths import honour_umask
 
 FORMAT_VERSION = 1
 
@@ -27,6 +28,7 @@ def save_checkpoint(payload: dict[str, Any], path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {**payload, "format_version": FORMAT_VERSION}
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    honour_umask(tmp)
     try:
         with os.fdopen(fd, "wb") as handle:
             torch.save(payload, handle)

@@ -123,9 +123,11 @@ def cmd_denoise(args: argparse.Namespace) -> int:
     from denoise_vc.checkpoint import load_model
     from denoise_vc.config import apply_overrides
     from denoise_vc.inference import WindowPlan, enhance_file
+    from denoise_vc.pretrained import resolve_checkpoint
     from denoise_vc.solvers.base import pick_device
 
     device = pick_device(args.device)
+    args.checkpoint = str(resolve_checkpoint(args.checkpoint))
     model, ckpt = load_model(args.checkpoint, device=device)
     _set_sampler_steps(model, args.steps, args.checkpoint)
     rate = int(ckpt["meta"]["sample_rate"])
@@ -134,6 +136,8 @@ def cmd_denoise(args: argparse.Namespace) -> int:
         inf.window_s = args.window_s
     plan = WindowPlan.for_model(model, inf, rate)
     outdir = Path(args.output)
+    if outdir.exists() and not outdir.is_dir():
+        raise DenoiseVCError(f"-o {outdir}: is an existing file; denoise writes into an output folder")
     inputs = _inputs(args.inputs)
     failures = 0
     for src, rel in inputs:
@@ -159,13 +163,16 @@ def _levels(gains: list[float] | None, snrs: list[float] | None, evaluate_cfg) -
 def evaluate_checkpoint(
     checkpoint: str | Path, overrides: list[str], gains=None, snrs=None, device: str = "auto", steps: int | None = None
 ):
-    """(results per level, sample rate) of a checkpoint on its test set; overrides change the data config."""
+    """(results per level, sample rate) of a checkpoint (a path, a shipped model's name, or None for the shipped
+    default) on its test set; overrides change the data config."""
     from denoise_vc.checkpoint import load_model
     from denoise_vc.config import apply_overrides, resolve_paths
     from denoise_vc.evaluation import evaluate_levels
+    from denoise_vc.pretrained import resolve_checkpoint
     from denoise_vc.solvers.base import pick_device
     from denoise_vc.solvers.factory import build_eval_set
 
+    checkpoint = resolve_checkpoint(checkpoint)
     device_t = pick_device(device)
     model, ckpt = load_model(checkpoint, device=device_t)
     _set_sampler_steps(model, steps, str(checkpoint))
@@ -180,27 +187,85 @@ def evaluate_checkpoint(
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from denoise_vc.evaluation import format_table
     from denoise_vc.paths import not_an_input
+    from denoise_vc.pretrained import resolve_checkpoint
 
+    checkpoint = resolve_checkpoint(args.checkpoint)
     if args.json:
-        not_an_input(args.json, args.checkpoint)
-    results, rate = evaluate_checkpoint(
-        args.checkpoint, args.overrides, args.gains, args.snrs, args.device, steps=args.steps
-    )
+        not_an_input(args.json, checkpoint)
+    if args.noisy or args.clean:
+        return _evaluate_folders(args, checkpoint)
+    results, rate = evaluate_checkpoint(checkpoint, args.overrides, args.gains, args.snrs, args.device, args.steps)
     print(format_table(results, rate))
     if args.json:
         _write_json(
             Path(args.json),
-            {"checkpoint": str(Path(args.checkpoint).resolve()), "sample_rate": rate, "levels": results},
+            {"checkpoint": str(Path(checkpoint).resolve()), "sample_rate": rate, "levels": results},
         )
     return 0
+
+
+def _evaluate_folders(args: argparse.Namespace, checkpoint: Path) -> int:
+    """`evaluate --noisy DIR [--clean DIR]`: real recordings through `denoise` itself, scored against their clean
+    partners (SI-SDR, PESQ, STOI, ESTOI) or, without references, by DNSMOS; noisy input beside output per file."""
+    import tempfile
+
+    from denoise_vc.evaluation import dnsmos_folder, format_folder_table, mean_of_files, pair_folders, score_folder
+
+    if not args.noisy:
+        raise DenoiseVCError("--clean needs --noisy DIR, the noisy recordings to denoise and score")
+    if args.gains or args.snrs or args.overrides:
+        raise DenoiseVCError("--gains, --snrs and key=value overrides apply to the test set, not to --noisy folders")
+    pairs, extra_clean = pair_folders(args.noisy, args.clean)
+    if args.clean is None:
+        from denoise_vc.dnsmos import check_available
+
+        check_available()  # before any denoising
+    with tempfile.TemporaryDirectory(prefix="denoise-vc-evaluate-") as tmp:
+        _denoise_folder(checkpoint, Path(args.noisy), Path(tmp), args.device, args.steps)
+        score = score_folder if args.clean else dnsmos_folder
+        files = score(pairs, tmp, progress=sys.stderr.isatty())
+    mean = mean_of_files(files)
+    print(format_folder_table(files, mean, dnsmos=args.clean is None, extra_clean=len(extra_clean)))
+    if args.json:
+        _write_json(
+            Path(args.json),
+            {
+                "checkpoint": str(Path(checkpoint).resolve()),
+                "mode": "reference" if args.clean else "dnsmos",
+                "noisy": str(Path(args.noisy).resolve()),
+                "clean": str(Path(args.clean).resolve()) if args.clean else None,
+                "files": files,
+                "mean": mean,
+            },
+        )
+    return 0
+
+
+def _denoise_folder(checkpoint: Path, noisy: Path, outdir: Path, device: str, steps: int | None) -> None:
+    """Every audio file below `noisy` through the `denoise` command itself (the checkpoint's inference plan,
+    windows, resampling, clipping and subtype) into `outdir`, quietly; its first error becomes this one's."""
+    import contextlib
+    import io
+
+    argv = ["denoise", str(noisy), "-o", str(outdir), "--checkpoint", str(checkpoint), "--device", device]
+    args = build_parser().parse_args(argv + (["--steps", str(steps)] if steps is not None else []))
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = args.func(args)
+    if code:
+        errors = [line.removeprefix("error: ") for line in err.getvalue().splitlines() if line.startswith("error: ")]
+        raise DenoiseVCError(errors[0] if errors else f"denoise failed on {noisy} (exit status {code})")
 
 
 def _write_json(path: Path, payload: dict) -> None:
     import os
     import tempfile
 
+    from denoise_vc.paths import honour_umask
+
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    honour_umask(tmp)
     with os.fdopen(fd, "w") as handle:
         json.dump(payload, handle, indent=2)
     os.replace(tmp, path)
@@ -313,7 +378,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from denoise_vc.data.noises import generate_noise
     from denoise_vc.data.synth import speech_like
     from denoise_vc.evaluation import format_table
-    from denoise_vc.metrics import score_pair
+    from denoise_vc.metrics import pesq_mode, quality_rate, score_pair
 
     overrides = DEMO_OVERRIDES + _overrides(args.overrides)
     cfg = _train_config(overrides)
@@ -344,9 +409,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     denoised, _ = sf.read(example / "denoised" / "noisy.wav", dtype="float32")
     scores = score_pair(denoised, clean, noisy, rate)
+
+    def change(key: str, digits: int) -> str:  # noisy input -> denoised output, n/a where undefined
+        return " -> ".join("n/a" if scores[k] is None else f"{scores[k]:.{digits}f}" for k in (f"{key}_noisy", key))
+
+    quality = quality_rate(rate)
     print(
-        f"example (babble + engine at gain 1.0): SI-SDR {scores['si_sdr_noisy']:.2f} -> {scores['si_sdr']:.2f} dB, "
-        f"PESQ wb {scores['pesq'] or float('nan'):.2f}, STOI {scores['stoi']:.3f}"
+        f"example (babble + engine at gain 1.0), noisy -> denoised: SI-SDR {change('si_sdr', 2)} dB, "
+        f"PESQ {pesq_mode(quality) + ' ' if quality else ''}{change('pesq', 2)}, STOI {change('stoi', 3)}"
     )
 
     print("== 3/3 evaluate on the built-in test set ==")
@@ -369,17 +439,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("overrides", nargs="*", help="key=value config overrides")
     p.set_defaults(func=cmd_tune)
 
+    p = sub.add_parser("models", help="list the denoisers installed with the package")
+    p.set_defaults(func=cmd_models)
+
     p = sub.add_parser("denoise", help="denoise files or folders of any length")
     p.add_argument("inputs", nargs="+", help="audio files or folders")
     p.add_argument("-o", "--output", required=True, help="output folder (inputs are never overwritten)")
-    p.add_argument("--checkpoint", required=True, help="a denoiser checkpoint (best.pth)")
+    p.add_argument(
+        "--checkpoint",
+        default=None,
+        help="a denoiser checkpoint (best.pth) or a shipped model's name (default: default)",
+    )
     p.add_argument("--device", default="auto")
     p.add_argument("--window-s", type=float, default=None, help="window length in seconds (default from config)")
     p.add_argument("--steps", type=int, default=None, help="diffusion checkpoints: network passes (default: trained)")
     p.set_defaults(func=cmd_denoise)
 
-    p = sub.add_parser("evaluate", help="metrics on the test set at several noise levels")
-    p.add_argument("--checkpoint", required=True)
+    p = sub.add_parser(
+        "evaluate", help="metrics on the test set at several noise levels, or on folders of real recordings"
+    )
+    p.add_argument("--checkpoint", help="a denoiser checkpoint or a shipped model's name (default: the default model)")
+    p.add_argument(
+        "--noisy", metavar="DIR", help="score these recordings as `denoise` outputs them (with --clean, else DNSMOS)"
+    )
+    p.add_argument("--clean", metavar="DIR", help="clean references for --noisy, matched by file name")
     p.add_argument("--json", help="also write the results as JSON here")
     p.add_argument("--gains", type=float, nargs="+", help="noise gains (default 0.3 0.5 0.6 1.0)")
     p.add_argument("--snrs", type=float, nargs="+", help="SNR levels in dB instead of / besides gains")
@@ -422,6 +505,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("overrides", nargs="*")
     p.set_defaults(func=cmd_demo)
     return parser
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    """The models installed with the package: what each was trained on and what it measured."""
+    from denoise_vc.pretrained import DEFAULT, shipped_models
+
+    models = shipped_models()
+    if not models:
+        print("no models are installed with this copy of the package (see README: re-creating the default model)")
+    for name, card in models.items():
+        print(f"{name}{' (used when --checkpoint is not given)' if name == DEFAULT else ''}")
+        for key in (
+            "description",
+            "model",
+            "parameters",
+            "sample_rate",
+            "causal",
+            "latency_ms",
+            "training_data",
+            "licence",
+            "recipe",
+        ):
+            if key in card:
+                print(f"  {key.replace('_', ' ')}: {card[key]}")
+        for row, metrics in (card.get("metrics") or {}).items():
+            print(f"  {row}: " + ", ".join(f"{k} {v}" for k, v in metrics.items()))
+        print(f"  checkpoint: {card['checkpoint']}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,6 +9,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from denoise_vc import configs
 from denoise_vc.errors import ConfigError
+from denoise_vc.paths import honour_umask
 
 CONFIG_DIR = Path(configs.__file__).resolve().parent
 
@@ -137,6 +138,7 @@ def save_yaml(cfg: DictConfig | dict, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     text = OmegaConf.to_yaml(OmegaConf.create(to_plain(cfg) if isinstance(cfg, DictConfig) else cfg))
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    honour_umask(tmp)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(text)
     os.replace(tmp, path)

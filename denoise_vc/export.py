@@ -26,6 +26,7 @@ from denoise_vc.checkpoint import load_checkpoint, load_model
 from denoise_vc.config import apply_overrides, save_yaml
 from denoise_vc.errors import CheckpointError, DenoiseVCError
 from denoise_vc.inference import WindowPlan, enhance_array
+from denoise_vc.paths import honour_umask
 
 STANDALONE = Path(__file__).resolve().parent / "bundle" / "denoise.py"
 STANDALONE_PACKAGES = ("torch", "numpy", "soundfile")
@@ -137,6 +138,7 @@ def export_bundle(checkpoint: str | Path, out_zip: str | Path) -> Path:
         (folder / "MANIFEST.json").write_text(json.dumps({name: _sha256(folder / name) for name in files}, indent=2))
         out_zip.parent.mkdir(parents=True, exist_ok=True)
         fd, partial = tempfile.mkstemp(prefix=f".{out_zip.name}.", dir=out_zip.parent)
+        honour_umask(partial)
         os.close(fd)
         try:
             with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as archive:

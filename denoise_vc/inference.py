@@ -23,6 +23,7 @@ import torch.nn as nn
 
 from denoise_vc.audio import audio_info
 from denoise_vc.errors import AudioFileError, ConfigError
+from denoise_vc.paths import honour_umask
 
 
 @dataclass(frozen=True)
@@ -221,6 +222,7 @@ def enhance_file(
     streamer = StreamingEnhancer(model, plan, channels, device, batch_windows)
     dst.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{dst.stem}.", suffix=dst.suffix, dir=dst.parent)
+    honour_umask(tmp)
     os.close(fd)
     written = 0
     try:

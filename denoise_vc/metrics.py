@@ -1,4 +1,4 @@
-"""Evaluation metrics on numpy waveforms: SI-SDR, PESQ (wb at 16 kHz, nb at 8 kHz), STOI, and for
+"""Evaluation metrics on numpy waveforms: SI-SDR, PESQ (wb at 16 kHz, nb at 8 kHz), STOI and ESTOI, and for
 heartbeat-like signals R-peak amplitude error and peak-detection F1."""
 
 from __future__ import annotations
@@ -92,21 +92,64 @@ def peak_scores(estimate: np.ndarray, reference: np.ndarray, sample_rate: int, t
     return float(f1), float(np.mean(amp_errors))
 
 
+def quality_rate(sample_rate: int) -> int | None:
+    """The rate PESQ and STOI are computed at: 16 kHz (PESQ wide-band) and 8 kHz (narrow-band) as they are, any
+    other rate of at least 8 kHz resampled to 16 kHz (wide-band), nothing below 8 kHz (heartbeat/ECG data)."""
+    if sample_rate < 8000:
+        return None
+    return sample_rate if sample_rate in (8000, 16000) else 16000
+
+
+def quality_note(rates, extended: bool = False) -> str:
+    """One line saying how PESQ and STOI were computed for data at these sample rates (wb or nb, which STOI,
+    what was resampled), for the header or foot of a table."""
+    rates = sorted({int(r) for r in rates})
+    stoi = "STOI and ESTOI" if extended else "STOI (not ESTOI)"
+    parts = []
+    wide = [r for r in rates if quality_rate(r) == 16000]
+    if wide:
+        moved = [r for r in wide if r != 16000]
+        parts.append(
+            f"PESQ wb (ITU-T P.862.2) and {stoi} at 16 kHz"
+            + (f" (resampled from {', '.join(map(str, moved))} Hz with soxr HQ)" if moved else "")
+        )
+    if 8000 in rates:
+        parts.append(f"PESQ nb (ITU-T P.862) and {stoi} at 8 kHz")
+    low = [r for r in rates if quality_rate(r) is None]
+    if low:
+        parts.append(
+            f"PESQ omitted and STOI omitted: defined for speech at 8 kHz or more, data is {', '.join(map(str, low))} Hz"
+        )
+    return "; ".join(parts)
+
+
 def score_pair(
-    estimate: np.ndarray, reference: np.ndarray, noisy: np.ndarray, sample_rate: int, peaks: bool = False
+    estimate: np.ndarray,
+    reference: np.ndarray,
+    noisy: np.ndarray,
+    sample_rate: int,
+    peaks: bool = False,
+    extended: bool = False,
 ) -> dict[str, float | None]:
-    """Every metric for one segment; PESQ/STOI are computed at 16 kHz or 8 kHz when the rate allows."""
-    out: dict[str, float | None] = {
-        "si_sdr": si_sdr(estimate, reference),
-        "si_sdr_noisy": si_sdr(noisy, reference),
-    }
-    out["si_sdr_i"] = out["si_sdr"] - out["si_sdr_noisy"]
-    rate = sample_rate
-    if pesq_mode(sample_rate) is None and sample_rate > 16000:
-        estimate, reference = resample(estimate, sample_rate, 16000), resample(reference, sample_rate, 16000)
-        rate = 16000
-    out["pesq"] = pesq_score(estimate, reference, rate)
-    out["stoi"] = stoi_score(estimate, reference, rate)
+    """Every metric for one segment, of the output (`si_sdr`, `pesq`, ...) and of the noisy input (`si_sdr_noisy`,
+    `pesq_noisy`, ...) by the same code, and the improvement (`si_sdr_i`, `pesq_i`, ...). SI-SDR is computed at the
+    data's rate, PESQ and STOI (and ESTOI with `extended`) at `quality_rate`; None where a metric is undefined."""
+    rate = quality_rate(sample_rate)
+    est_q, ref_q, noisy_q = estimate, reference, noisy
+    if rate is not None and rate != sample_rate:
+        est_q, ref_q, noisy_q = (resample(x, sample_rate, rate) for x in (estimate, reference, noisy))
+    out: dict[str, float | None] = {}
+    for key in ("si_sdr", "pesq", "stoi", "estoi") if extended else ("si_sdr", "pesq", "stoi"):
+        if key == "si_sdr":
+            before, after = si_sdr(noisy, reference), si_sdr(estimate, reference)
+        elif rate is None:
+            before = after = None
+        elif key == "pesq":
+            before, after = (pesq_score(x, ref_q, rate) for x in (noisy_q, est_q))
+        else:
+            before, after = (stoi_score(x, ref_q, rate, extended=key == "estoi") for x in (noisy_q, est_q))
+        out[f"{key}_noisy"], out[key] = before, after
+        out[f"{key}_i"] = None if before is None or after is None else after - before
     if peaks:
         out["peak_f1"], out["r_amp_error"] = peak_scores(estimate, reference, sample_rate)
     return out

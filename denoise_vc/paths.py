@@ -33,3 +33,13 @@ def not_an_input(output: str | Path, *inputs: str | Path) -> Path:
         if out == Path(src).expanduser().resolve():
             raise ConfigError(f"{output}: output would overwrite the input {src}; choose another output path")
     return Path(output)
+
+
+def honour_umask(path: str | Path) -> None:
+    """Give a temp file (mkstemp makes them 0600) the mode a plain `open` would: 0666 less the user's umask,
+    so outputs in a shared folder stay readable to the group as the user intends."""
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(path, 0o666 & ~mask)

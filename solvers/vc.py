@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader
 
 from denoise_vc.config import model_args, to_plain
 from denoise_vc.errors import ConfigError
+from denoise_vc.settings import check_settings
 from denoise_vc.solvers.base import Solver
 from denoise_vc.tracking import ExperimentLogger, build_logger
 from denoise_vc.vc.dataset import BucketSampler, PairSet, collate
@@ -131,6 +132,7 @@ class VCSolver(Solver):
 def build_vc_solver(cfg: DictConfig) -> VCSolver:
     """A ready-to-fit VC solver: model and loss first (a bad setting is refused before anything is written),
     then the features of `cfg.data`, prepared or reused."""
+    check_settings(cfg)
     from denoise_vc.models import build_model
     from denoise_vc.models.vc import VCLoss
 

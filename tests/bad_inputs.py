@@ -74,12 +74,21 @@ EXIT_CODES = {0: "ok", 1: "refuse", 3: "partial"}  # anything else (or a traceba
 RATE = 16000
 
 
-def tiny_checkpoint(path: Path, overrides: list[str] | None = None) -> Path:
-    """A denoiser checkpoint of an untrained tiny model (seeded), in the format training writes."""
+def tiny_checkpoint(
+    path: Path,
+    overrides: list[str] | None = None,
+    model_overrides: list[str] = TINY_MODEL,
+    edit: Callable[[torch.nn.Module], None] | None = None,
+) -> Path:
+    """A denoiser checkpoint of an untrained tiny model (seeded), in the format training writes; `edit` may set
+    its weights first (e.g. to an identity)."""
     from denoise_vc.solvers.factory import build_denoiser
 
-    cfg = compose_config([*TINY_MODEL, *TINY_DATA, *(overrides or [])])
+    cfg = compose_config([*model_overrides, *TINY_DATA, *(overrides or [])])
     model = build_denoiser(cfg.model, seed=0)
+    if edit is not None:
+        with torch.no_grad():
+            edit(model)
     payload = {
         "kind": "denoiser",
         "model": {"name": cfg.model.name, "args": dict(model.init_args)},
@@ -305,6 +314,60 @@ def _corpus_odd_formats(folder: Path) -> Path:
     return root
 
 
+# ---------------------------------------------------------------- recordings (evaluate --noisy DIR [--clean DIR])
+
+
+def _pairs(spoil: Callable[[Path], None] | None = None) -> Callable[[Path], Path]:
+    """pairs/noisy and pairs/clean with two good pairs matched by name (a mono wav at 16 kHz, a stereo flac at
+    22.05 kHz); `spoil(root)` then breaks them one way."""
+
+    def make(folder: Path) -> Path:
+        root = folder / "pairs"
+        for name, rate, channels in (("p0.wav", RATE, 1), ("p1.flac", 22050, 2)):
+            clean = tone(0.4, rate, channels)
+            noisy = np.clip(clean + 0.1 * np.random.default_rng(rate).standard_normal(clean.shape), -1, 1)
+            for side, x in (("clean", clean), ("noisy", noisy)):
+                (root / side).mkdir(parents=True, exist_ok=True)
+                sf.write(root / side / name, x, rate)
+        if spoil is not None:
+            spoil(root)
+        return root
+
+    return make
+
+
+def _unpartnered(root: Path) -> None:
+    sf.write(root / "noisy" / "extra.wav", tone(0.4, RATE), RATE)
+
+
+def _renamed(root: Path) -> None:
+    for path in list((root / "clean").iterdir()):
+        path.rename(path.with_name(f"clean_{path.name}"))
+
+
+def _longer_clean(root: Path) -> None:
+    sf.write(root / "clean" / "p0.wav", tone(0.4 + 0.02, RATE), RATE)  # 20 ms longer than its noisy partner
+
+
+def _other_rate(root: Path) -> None:
+    sf.write(root / "clean" / "p0.wav", tone(0.4, 8000), 8000)
+
+
+def _unreadable_clean(root: Path) -> None:
+    (root / "clean" / "p0.wav").write_bytes(b"RIFF\x10\x00\x00\x00WAVEfmt nonsense")
+
+
+def _nan_noisy(root: Path) -> None:
+    x = tone(0.4, RATE)
+    x[100] = np.nan
+    sf.write(root / "noisy" / "p0.wav", x, RATE, subtype="FLOAT")
+
+
+def _empty_noisy(root: Path) -> None:
+    for path in (root / "noisy").iterdir():
+        path.unlink()
+
+
 # ---------------------------------------------------------------- the cases
 
 FOLDER_CASE = "folder with good and bad files"
@@ -313,7 +376,7 @@ FOLDER_CASE = "folder with good and bad files"
 @dataclass(frozen=True)
 class Case:
     name: str
-    group: str  # audio | folder | data | checkpoint | vc-checkpoint | corpus | output | override
+    group: str  # audio | folder | data | checkpoint | vc-checkpoint | corpus | pairs | noisy-only | output | override
     make: Callable[[Path], Path | str]  # writes the input under a scratch folder; returns it (or an override)
     expect: str  # ok | refuse | partial
     says: str = ""  # fragment the error line must contain (refusals)
@@ -385,6 +448,16 @@ CASES: list[Case] = [
     Case("corpus: corrupt header", "corpus", _corpus(_corrupt_header), "refuse", "corrupt_header.wav"),
     Case("corpus: truncated file", "corpus", _corpus(_truncated), "refuse", "truncated"),
     Case("corpus: NaN samples", "corpus", _corpus(_nonfinite(np.nan, "nan.wav")), "refuse", "NaN or Inf"),
+    Case("pairs: stereo and 22.05 kHz", "pairs", _pairs(), "ok"),
+    Case("pairs: a noisy file without a partner", "pairs", _pairs(_unpartnered), "refuse", "no clean partner"),
+    Case("pairs: no names in common", "pairs", _pairs(_renamed), "refuse", "no file names in common"),
+    Case("pairs: lengths differ by 20 ms", "pairs", _pairs(_longer_clean), "refuse", "differ by at most 10 ms"),
+    Case("pairs: two sample rates", "pairs", _pairs(_other_rate), "refuse", "must share one sample rate"),
+    Case("pairs: unreadable clean file", "pairs", _pairs(_unreadable_clean), "refuse", "not a readable audio file"),
+    Case("pairs: NaN samples", "pairs", _pairs(_nan_noisy), "refuse", "NaN or Inf"),
+    Case("pairs: empty noisy folder", "pairs", _pairs(_empty_noisy), "refuse", "no .wav/.flac/.ogg files"),
+    Case("noisy folder alone (DNSMOS)", "noisy-only", _pairs(), "ok"),
+    Case("noisy folder alone: empty", "noisy-only", _pairs(_empty_noisy), "refuse", "no .wav/.flac/.ogg files"),
     Case("output path = input path", "output", lambda f: f / "ok.wav", "refuse", "would overwrite the input"),
     Case(
         "output folder = input folder, input in another format",  # convert writes ok.flac as ok.wav
@@ -450,6 +523,10 @@ def _evaluate(case: Case, target, ws: Workspace) -> list[str] | None:
         return ["evaluate", "--checkpoint", str(ws.checkpoint), *json_out, str(target)]
     if case.group in ("audio", "folder", "data"):
         return ["evaluate", "--checkpoint", str(ws.checkpoint), *json_out, *_data_folder(target)]
+    if case.group in ("pairs", "noisy-only"):  # real recordings: with references, or alone (DNSMOS)
+        folders = ["--noisy", str(Path(target) / "noisy")]
+        folders += ["--clean", str(Path(target) / "clean")] if case.group == "pairs" else []
+        return ["evaluate", "--checkpoint", str(ws.checkpoint), *json_out, *folders]
     return None
 
 
@@ -649,7 +726,7 @@ def problems(command: Command, case: Case, outcome: Outcome) -> list[str]:
         if len(lines) != 1 or says not in lines[0]:
             found.append(f"refusal is not one line saying {says!r}: {lines}")
         elif (
-            case.group in ("audio", "checkpoint", "vc-checkpoint", "data", "folder", "corpus")
+            case.group in ("audio", "checkpoint", "vc-checkpoint", "data", "folder", "corpus", "pairs", "noisy-only")
             and str(outcome.target) not in lines[0]
         ):
             found.append(f"refusal does not name {outcome.target}")
@@ -693,7 +770,13 @@ def _output_problems(command: str, outcome: Outcome) -> list[str]:
     if command == "evaluate":
         import json
 
-        levels = json.loads(names["metrics.json"].read_text())["levels"] if "metrics.json" in names else {}
+        result = json.loads(names["metrics.json"].read_text()) if "metrics.json" in names else {}
+        if "files" in result:  # folders of recordings: every file and the mean, by references or by DNSMOS
+            key = "si_sdr" if result["mode"] == "reference" else "ovrl"
+            rows = [*result["files"].values(), result["mean"]]
+            good = len(rows) == 3 and all(np.isfinite([r[key], r[f"{key}_noisy"]]).all() for r in rows)
+            return [] if good else [f"no finite {key} for every file in {result['files']}"]
+        levels = result.get("levels", {})
         return [] if levels and all(np.isfinite(r["si_sdr"]) for r in levels.values()) else ["no finite metrics"]
     if command in ("train", "vc-train"):
         missing = {"best.pth", "last.pth", "history.json"} - set(names)

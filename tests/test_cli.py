@@ -38,10 +38,13 @@ def test_train_evaluate_denoise_end_to_end(trained, tmp_path, capsys):
     )
     table = capsys.readouterr().out
     assert "SI-SDRi" in table and "PESQ wb" in table
+    assert all(h in table for h in ("SI-SDR in", "PESQ in", "PESQ out", "STOI in", "STOI out"))  # noisy beside output
     result = json.loads((tmp_path / "m.json").read_text())
     assert set(result["levels"]) == {"5dB", "0.3", "1"}
     for level in result["levels"].values():
-        assert {"si_sdr", "si_sdr_noisy", "pesq", "stoi"} <= set(level)
+        assert {"si_sdr", "si_sdr_noisy", "pesq", "pesq_noisy", "stoi", "stoi_noisy"} <= set(level)
+        assert 1.0 <= level["pesq_noisy"] <= 4.6 and 0.0 < level["stoi_noisy"] <= 1.0
+    assert result["levels"]["0.3"]["stoi_noisy"] > result["levels"]["1"]["stoi_noisy"]
     assert result["levels"]["0.3"]["si_sdr_noisy"] > result["levels"]["1"]["si_sdr_noisy"] + 5
 
     audio = tmp_path / "in"
@@ -248,4 +251,8 @@ def test_demo_trains_denoises_the_example_and_writes_metrics(tiny_overrides, tmp
     assert rate == 16000 and denoised.shape == clean.shape and np.all(np.isfinite(denoised))
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["example"]["si_sdr"] == pytest.approx(si_sdr(denoised, clean), abs=1e-3)
-    assert "SI-SDRi" in capsys.readouterr().out
+    assert {"pesq_noisy", "stoi_noisy"} <= set(metrics["example"]) and "pesq_noisy" in metrics["levels"]["1"]
+    out = capsys.readouterr().out
+    assert "SI-SDRi" in out and "PESQ in" in out
+    example = next(line for line in out.splitlines() if line.startswith("example"))
+    assert "noisy -> denoised" in example and "PESQ wb" in example and example.count("->") == 4

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from denoise_vc.data.synth import heartbeat_like, speech_like
-from denoise_vc.metrics import mean_scores, peak_scores, pesq_mode, score_pair, si_sdr
+from denoise_vc.metrics import mean_scores, peak_scores, pesq_mode, quality_note, quality_rate, score_pair, si_sdr
 
 
 def test_si_sdr_is_scale_invariant_and_orders_by_noise():
@@ -41,3 +41,51 @@ def test_peak_scores_for_heartbeats():
 
 def test_mean_scores_skips_undefined_values():
     assert mean_scores([{"a": 1.0, "b": None}, {"a": 3.0, "b": None}]) == {"a": 2.0, "b": None}
+
+
+def test_noisy_input_is_scored_by_the_same_code_beside_the_output():
+    clean = speech_like(3.0, 16000, 1)
+    noisy = clean + 0.05 * np.random.default_rng(0).standard_normal(len(clean)).astype(np.float32)
+    scores = score_pair(clean, clean, noisy, 16000, extended=True)
+    same = score_pair(noisy, clean, noisy, 16000, extended=True)
+    for key in ("si_sdr", "pesq", "stoi", "estoi"):
+        assert scores[f"{key}_noisy"] == pytest.approx(same[key])  # the input's score is the output metric's
+        assert scores[f"{key}_i"] == pytest.approx(scores[key] - scores[f"{key}_noisy"]) and scores[f"{key}_i"] > 0
+    assert "estoi" not in score_pair(clean, clean, noisy, 16000)
+
+
+def test_pesq_and_stoi_rates_and_the_note_that_says_so():
+    rates = (1000, 8000, 11025, 16000, 22050, 48000)
+    assert [quality_rate(r) for r in rates] == [None, 8000, 16000, 16000, 16000, 16000]
+    clean = speech_like(2.0, 22050, 1)
+    noisy = clean + 0.05 * np.random.default_rng(0).standard_normal(len(clean)).astype(np.float32)
+    scores = score_pair(noisy, clean, noisy, 22050)
+    assert scores["pesq"] is not None and scores["pesq"] == pytest.approx(scores["pesq_noisy"])
+    assert "PESQ wb" in quality_note([16000]) and "resampled" not in quality_note([16000])
+    assert "resampled from 22050 Hz" in quality_note([22050]) and "PESQ nb" in quality_note([8000])
+    assert "PESQ omitted" in quality_note([1000]) and "ESTOI at" in quality_note([16000], extended=True)
+
+
+def test_training_plot_spectrograms_share_one_db_scale(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from denoise_vc.plots import DYNAMIC_RANGE_DB, draw_example, plot_example
+
+    clean = speech_like(1.0, 16000, 1)
+    noisy = clean + 0.3 * np.random.default_rng(0).standard_normal(len(clean)).astype(np.float32)
+    denoised = 0.5 * clean  # quieter than both: its own scale would hide that
+    fig, axes = plt.subplots(3, 2, squeeze=False, layout="constrained")
+    try:
+        images = draw_example(axes, clean, noisy, denoised, 16000)
+        limits = {image.get_clim() for image in images}
+        assert len(images) == 3 and len(limits) == 1
+        low, high = limits.pop()
+        assert high - low == pytest.approx(DYNAMIC_RANGE_DB)
+        assert high == pytest.approx(max(float(np.max(image.get_array())) for image in images))
+        assert len(fig.axes) == 7  # six panels and one colour bar
+    finally:
+        plt.close(fig)
+    assert plot_example(clean, noisy, denoised, 16000, tmp_path / "p.png").stat().st_size > 0

@@ -19,6 +19,7 @@ import numpy as np
 
 from denoise_vc.config import to_plain
 from denoise_vc.errors import AudioFileError, ConfigError
+from denoise_vc.paths import honour_umask
 from denoise_vc.vc.align import dtw_durations, pad_to_multiple, reduce_mean
 from denoise_vc.vc.corpus import Pair, build_pairs
 from denoise_vc.vc.features import LOG_FLOOR, FeatureSettings, clean_wave, extract
@@ -73,6 +74,7 @@ def fingerprint(cfg) -> str:
 def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".npz", dir=path.parent)
+    honour_umask(tmp)
     os.close(fd)
     try:
         np.savez(tmp, **arrays)
@@ -84,6 +86,7 @@ def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
 
 def _write_json(path: Path, payload: Any) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    honour_umask(tmp)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         json.dump(payload, handle, indent=1)
     os.replace(tmp, path)

@@ -1,0 +1,31 @@
+"""Outputs are written with the user's umask, and an output path that is an existing file is refused."""
+
+import os
+import stat
+
+import soundfile as sf
+from bad_inputs import tiny_checkpoint, tone
+
+from denoise_vc.cli import main
+
+
+def test_denoised_files_get_the_users_umask_and_existing_file_outputs_are_refused(tmp_path, capsys):
+    checkpoint = tiny_checkpoint(tmp_path / "tiny.pth")
+    src = tmp_path / "in.wav"
+    sf.write(src, tone(1.0, 16000), 16000)
+    old = os.umask(0o002)
+    try:
+        assert main(["denoise", str(src), "-o", str(tmp_path / "out"), "--checkpoint", str(checkpoint)]) == 0
+        mode = stat.S_IMODE((tmp_path / "out" / "in.wav").stat().st_mode)
+        assert mode == 0o664  # group-readable and -writable, as umask 002 asks (mkstemp alone gives 0600)
+        os.umask(0o077)
+        assert main(["denoise", str(src), "-o", str(tmp_path / "private"), "--checkpoint", str(checkpoint)]) == 0
+        assert stat.S_IMODE((tmp_path / "private" / "in.wav").stat().st_mode) == 0o600
+    finally:
+        os.umask(old)
+    capsys.readouterr()
+    existing = tmp_path / "existing.wav"
+    existing.write_bytes(b"keep me")
+    assert main(["denoise", str(src), "-o", str(existing), "--checkpoint", str(checkpoint)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "existing file" in err and existing.read_bytes() == b"keep me"

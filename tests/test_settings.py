@@ -1,0 +1,45 @@
+"""Every numeric training setting is range-checked before any work starts: zero, negative, NaN, huge."""
+
+import pytest
+from omegaconf import OmegaConf
+
+from denoise_vc.cli import main
+from denoise_vc.config import compose_config
+from denoise_vc.errors import ConfigError
+from denoise_vc.settings import RULES, check_settings
+
+
+def _bad_values(low: float, high: float, whole: bool) -> list[str]:
+    values = ["nan", "inf", f"{high * 10 + 1:g}", f"{low - 1:g}"]
+    if low > 0:
+        values.append("0")
+    if whole:
+        values.append(f"{low + 0.5:g}")
+    return values
+
+
+CASES = [(key, value) for key, rule in RULES.items() for value in _bad_values(*rule)]
+
+
+@pytest.fixture(scope="module")
+def base():
+    return compose_config(["model=diffusion"])  # the model with every key (solver.ema_decay is used by it)
+
+
+@pytest.mark.parametrize("key, value", CASES)
+def test_out_of_range_values_are_refused_naming_the_key(base, key, value):
+    cfg = base.copy()
+    OmegaConf.update(cfg, key, float(value))
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.") + ".*out of range"):
+        check_settings(cfg)
+
+
+def test_the_defaults_pass_and_the_cli_refuses_in_one_line_before_writing(tmp_path, capsys):
+    check_settings(compose_config([]))
+    check_settings(compose_config(["preset=ecg"]))
+    run = tmp_path / "run"
+    for override in ("solver.lr=-1", "data.segment_length=0", "data.batch_size=nan"):
+        assert main(["train", f"run_dir={run}", override]) == 1
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and override.split("=")[0] in err and "out of range" in err
+    assert not run.exists()
