@@ -157,7 +157,17 @@ def _levels(gains: list[float] | None, snrs: list[float] | None, evaluate_cfg) -
     """(gain, snr_db) pairs from the command line, else from the config's `evaluate` section."""
     if not gains and not snrs:
         gains, snrs = list(evaluate_cfg.gains), list(evaluate_cfg.snrs)
+    _check_levels(gains, snrs)
     return [(None, float(s)) for s in snrs or []] + [(float(g), None) for g in gains or []]
+
+
+def _check_levels(gains: list[float] | None, snrs: list[float] | None) -> None:
+    import math
+
+    bad = [f"--gains {g}" for g in gains or [] if not (math.isfinite(g) and 0 <= g <= 1000)]
+    bad += [f"--snrs {s}" for s in snrs or [] if not (math.isfinite(s) and -100 <= s <= 100)]
+    if bad:
+        raise DenoiseVCError(f"{', '.join(bad)}: out of range (gains are finite in [0, 1000], SNRs in [-100, 100] dB)")
 
 
 def evaluate_checkpoint(
@@ -189,6 +199,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from denoise_vc.paths import not_an_input
     from denoise_vc.pretrained import resolve_checkpoint
 
+    _check_levels(args.gains, args.snrs)
     checkpoint = resolve_checkpoint(args.checkpoint)
     if args.json:
         not_an_input(args.json, checkpoint)

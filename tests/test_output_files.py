@@ -29,3 +29,10 @@ def test_denoised_files_get_the_users_umask_and_existing_file_outputs_are_refuse
     assert main(["denoise", str(src), "-o", str(existing), "--checkpoint", str(checkpoint)]) == 1
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "existing file" in err and existing.read_bytes() == b"keep me"
+
+
+def test_evaluate_refuses_nan_and_negative_levels_before_loading_anything(tmp_path, capsys):
+    for args in (["--gains", "nan"], ["--gains", "-1"], ["--snrs", "inf"]):
+        assert main(["evaluate", "--checkpoint", str(tmp_path / "absent.pth"), *args]) == 1
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "out of range" in err, err
