@@ -21,12 +21,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import header, median_seconds  # noqa: E402
 
 
-def _model(name: str, overrides=()):
+def _model(name: str, overrides=(), rate: int | None = None):
+    """The default-config model, built for `rate` (models with STFT sizes in ms take it) or the data's rate."""
     from denoise_vc.config import compose_config
     from denoise_vc.solvers.factory import build_denoiser
 
     cfg = compose_config([f"model={name}", *overrides])
-    return build_denoiser(cfg.model, 0).eval(), cfg
+    return build_denoiser(cfg.model, 0, int(rate or cfg.data.sample_rate)).eval(), cfg
 
 
 def measure_rtf(name: str, rate: int, threads: int, seconds: float) -> dict:
@@ -35,7 +36,7 @@ def measure_rtf(name: str, rate: int, threads: int, seconds: float) -> dict:
 
     torch.set_num_threads(threads)
     started = time.perf_counter()
-    model, cfg = _model(name)
+    model, cfg = _model(name, rate=rate)
     build_s = time.perf_counter() - started
     from denoise_vc.data.synth import speech_like
     from denoise_vc.inference import WindowPlan, enhance_array
@@ -56,7 +57,7 @@ def measure_step(loss_name: str, threads: int, batch: int, length: int) -> dict:
     torch.set_num_threads(threads)
     model, cfg = _model("wave_unet", [f"loss={loss_name}"])
     model.train()
-    loss_fn = build_denoise_loss(cfg.loss)
+    loss_fn = build_denoise_loss(cfg.loss, int(cfg.data.sample_rate))
     optimizer = torch.optim.Adam(model.parameters(), 3e-4)
     gen = torch.Generator().manual_seed(0)
     noisy, clean = (
@@ -120,7 +121,7 @@ def main() -> None:
     print("| loss | step (s) | vs L1 | peak RSS (MB) |")
     print("|---|---|---|---|")
     base = None
-    for loss in ("l1", "wavelet", "combined", "mrstft"):
+    for loss in ("l1", "wavelet", "combined", "mrstft", "spectral"):
         r = isolated(measure_step, loss, 2, args.batch, args.segment)
         base = base or r["step_s"]
         print(f"| {loss} | {r['step_s']:.3f} | {r['step_s'] / base:.2f}x | {r['peak_rss_mb']:.0f} |", flush=True)

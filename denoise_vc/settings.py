@@ -14,7 +14,7 @@ from denoise_vc.errors import ConfigError
 
 HUGE = 1e9
 RULES: dict[str, tuple[float, float, bool]] = {
-    "solver.lr": (1e-12, 10.0, False),
+    "solver.lr": (0, 10.0, False),
     "solver.epochs": (0, HUGE, True),
     "solver.max_minutes": (0, HUGE, False),
     "solver.patience": (0, HUGE, True),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import torch
 from omegaconf import DictConfig
 
@@ -13,7 +15,8 @@ from denoise_vc.data.reverb import build_rir_bank, reverb_settings
 from denoise_vc.data.sources import build_corpus
 from denoise_vc.errors import ConfigError
 from denoise_vc.losses import build_loss
-from denoise_vc.models import build_model
+from denoise_vc.models import MODELS, build_model
+from denoise_vc.settings import check_settings
 from denoise_vc.solvers.denoise import DenoiseSolver
 from denoise_vc.solvers.diffusion import DiffusionSolver
 from denoise_vc.tracking import build_logger
@@ -45,9 +48,15 @@ def build_eval_set(cfg: DictConfig, split: str, segment_length: int, count: int)
     )
 
 
-def build_denoiser(model_cfg, seed: int):
-    """The configured model with weights initialised from `seed` (the same seed gives the same model)."""
+def build_denoiser(model_cfg, seed: int, sample_rate: int | None = None):
+    """The configured model with weights initialised from `seed` (the same seed gives the same model).
+
+    `sample_rate` (the data's) is passed to models whose constructor takes one (STFT sizes in ms); the
+    model stores it with its other arguments, so its checkpoint rebuilds it at that rate."""
     name, args = model_args(model_cfg)
+    cls = MODELS.get(name)
+    if sample_rate is not None and cls is not None and "sample_rate" in inspect.signature(cls).parameters:
+        args["sample_rate"] = int(sample_rate)
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         try:
@@ -56,17 +65,20 @@ def build_denoiser(model_cfg, seed: int):
             raise ConfigError(str(exc)) from None
 
 
-def build_denoise_loss(loss_cfg) -> torch.nn.Module:
-    """The configured waveform loss (`loss=...`); bad names and arguments raise ConfigError."""
+def build_denoise_loss(loss_cfg, sample_rate: int | None = None) -> torch.nn.Module:
+    """The configured waveform loss (`loss=...`); bad names and arguments raise ConfigError. `sample_rate`
+    (the data's) reaches the losses that take one (STFT sizes in ms)."""
     args = to_plain(loss_cfg)
-    return build_loss(args.pop("name"), **args)
+    return build_loss(args.pop("name"), sample_rate=sample_rate, **args)
 
 
 def build_solver(cfg: DictConfig) -> DenoiseSolver:
+    check_settings(cfg)
     data = cfg.data
     seed = int(cfg.seed)
-    model = build_denoiser(cfg.model, seed)  # config mistakes surface before any data is loaded
-    loss = build_denoise_loss(cfg.loss)
+    rate = int(data.sample_rate)
+    model = build_denoiser(cfg.model, seed, rate)  # config mistakes surface before any data is loaded
+    loss = build_denoise_loss(cfg.loss, rate)
     gain, snr_db = noise_levels(data)
     level_dbfs = parse_level(data.get("level_dbfs"), "data.level_dbfs")
     if level_dbfs is not None and not isinstance(level_dbfs, tuple):

@@ -192,6 +192,8 @@ def test_tampered_bundles_and_wrong_checkpoints_are_refused(trained, tmp_path, c
 
 SMALL_MODELS = {
     "conv_ae": ["model.levels=3", "model.channels=4"],
+    "demucs": ["model.depth=2", "model.hidden=4"],
+    "subband_crn": ["model.channels=4", "model.hidden=8", "model.levels=2", "model.dilations=[1]"],
     "diffusion": ["model.levels=3", "model.channels_interval=4", "model.embed_dim=8", "model.steps=2"],
     "wave_unet": ["model.levels=3", "model.channels_interval=4"],
     "transformer_unet": [

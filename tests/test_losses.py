@@ -3,18 +3,24 @@ import pytest
 import pywt
 import torch
 
+from denoise_vc.config import compose_config
+from denoise_vc.errors import ConfigError
 from denoise_vc.losses import (
     CombinedLoss,
+    CompressedSpectralLoss,
     L1Loss,
     MorletCWT,
     MultiResolutionSTFTLoss,
     NegativeSISDR,
     PeakWeightedL1,
     WaveletLoss,
+    WeightedSum,
     build_loss,
     cwt_scales,
+    si_sdr_torch,
 )
 from denoise_vc.metrics import si_sdr
+from denoise_vc.solvers.factory import build_denoise_loss
 
 
 @pytest.mark.parametrize("scales", [cwt_scales(), cwt_scales(20, 1.0, 150.0, "log"), np.array([0.7, 2.5, 9.0])])
@@ -78,9 +84,65 @@ def test_negative_si_sdr_matches_the_metric():
     assert value == pytest.approx(si_sdr(est, ref), abs=1e-3)
 
 
-@pytest.mark.parametrize("name", ["l1", "peak_l1", "wavelet", "combined", "mrstft", "si_sdr"])
+@pytest.mark.parametrize("name", ["l1", "peak_l1", "wavelet", "combined", "mrstft", "si_sdr", "spectral", "sum"])
 def test_every_loss_decreases_toward_the_target(name):
-    loss = build_loss(name)
+    loss = build_denoise_loss(compose_config([f"loss={name}"]).loss, 16000)
     target = torch.sin(torch.linspace(0, 60, 4096))[None, None] * 0.5
     far, near = target + 0.5 * torch.randn_like(target), target + 0.05 * torch.randn_like(target)
     assert float(loss(near, target)) < float(loss(far, target))
+
+
+def test_mrstft_sizes_in_ms_give_the_sample_counts_of_old_at_16khz():
+    """The config's milliseconds are Demucs' 512/1024/2048, 50/120/240, 240/600/1200 samples at 16 kHz."""
+    old = [(512, 50, 240), (1024, 120, 600), (2048, 240, 1200)]
+    assert build_denoise_loss(compose_config(["loss=mrstft"]).loss, 16000).resolutions == old
+    assert MultiResolutionSTFTLoss(sample_rate=16000).resolutions == old
+    assert MultiResolutionSTFTLoss(sample_rate=8000).resolutions == [(256, 25, 120), (512, 60, 300), (1024, 120, 600)]
+    at_360 = MultiResolutionSTFTLoss(sample_rate=360)
+    assert all(win <= n_fft and hop >= 1 for n_fft, hop, win in at_360.resolutions)
+    x = torch.randn(2, 1, 3600)
+    assert float(at_360(x, x)) == pytest.approx(0.0, abs=1e-5)
+
+
+def test_the_factory_hands_the_data_rate_to_losses_that_take_one():
+    cfg = compose_config(["loss=spectral", "data=heartbeat"])
+    loss = build_denoise_loss(cfg.loss, int(cfg.data.sample_rate))
+    assert (loss.n_fft, loss.hop) == (32, 16)  # 32 ms / 16 ms at 1 kHz
+    assert (build_loss("spectral", sample_rate=16000).n_fft, build_loss("spectral").hop) == (512, 256)
+    assert isinstance(build_loss("l1", sample_rate=360), L1Loss)  # rate-free losses ignore it
+
+
+def test_spectral_loss_is_zero_for_a_perfect_estimate_and_grows_with_the_error():
+    target = torch.sin(torch.linspace(0, 400, 8000))[None, None] * 0.3 + 0.05 * torch.randn(1, 1, 8000)
+    spectral = CompressedSpectralLoss(si_sdr_weight=0.0)
+    assert float(spectral(target, target)) == pytest.approx(0.0, abs=1e-6)
+    noise = torch.randn_like(target)
+    near, far = spectral(target + 0.01 * noise, target), spectral(target + 0.1 * noise, target)
+    assert 0.0 < float(near) < float(far)
+    with_sdr = CompressedSpectralLoss(si_sdr_weight=0.1)  # the SI-SDR term only adds -0.1 x SI-SDR (dB)
+    expected = float(far) - 0.1 * float(si_sdr_torch(target + 0.1 * noise, target).mean())
+    assert float(with_sdr(target + 0.1 * noise, target)) == pytest.approx(expected, rel=1e-5)
+    assert float(with_sdr(target, target)) < float(with_sdr(target + 0.01 * noise, target))
+
+
+@pytest.mark.parametrize("name", ["spectral", "mrstft"])
+def test_spectral_losses_have_finite_gradients_even_for_silence(name):
+    loss = build_loss(name, sample_rate=16000)
+    target = torch.randn(2, 1, 4096) * 0.1
+    for pred in (torch.zeros(2, 1, 4096, requires_grad=True), (target + 0.1).clone().requires_grad_(True)):
+        value = loss(pred, target)
+        value.backward()
+        assert torch.isfinite(value) and torch.isfinite(pred.grad).all() and pred.grad.abs().sum() > 0
+
+
+def test_sum_loss_weighs_its_terms_and_forwards_the_peak_weight():
+    pred, target = torch.randn(2, 1, 2048), torch.randn(2, 1, 2048)
+    total = WeightedSum({"spectral": {"weight": 0.5, "si_sdr_weight": 0.0}, "peak_l1": {"peak_weight": 2.0}})
+    expected = 0.5 * CompressedSpectralLoss(si_sdr_weight=0.0)(pred, target) + PeakWeightedL1(2.0)(pred, target)
+    assert float(total(pred, target)) == pytest.approx(float(expected), rel=1e-5)
+    assert total.peak_weight == 2.0  # the curriculum's peak_weight schedule reaches the peak-weighted term
+    total.peak_weight = 3.0
+    assert total.terms[1].peak_weight == 3.0
+    assert not hasattr(WeightedSum({"l1": {}}), "peak_weight")
+    with pytest.raises(ConfigError, match="unknown loss"):
+        WeightedSum({"nope": {}})
