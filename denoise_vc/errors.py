@@ -23,3 +23,7 @@ class CheckpointError(DenoiseVCError):
 
 class TrainingError(DenoiseVCError):
     """Training cannot go on (for example a non-finite loss)."""
+
+
+class InferenceError(DenoiseVCError):
+    """The model failed on an input (out of memory, a bug): the file and the real cause, not a decoding error."""

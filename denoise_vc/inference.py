@@ -22,7 +22,7 @@ import torch
 import torch.nn as nn
 
 from denoise_vc.audio import audio_info
-from denoise_vc.errors import AudioFileError, ConfigError
+from denoise_vc.errors import AudioFileError, ConfigError, InferenceError
 from denoise_vc.paths import honour_umask
 
 
@@ -250,10 +250,22 @@ def enhance_file(
         os.replace(tmp, dst)
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, sf.LibsndfileError | RuntimeError) and not isinstance(exc, AudioFileError):
+        if isinstance(exc, sf.LibsndfileError):
             raise AudioFileError(f"{src}: cannot decode audio ({str(exc).splitlines()[0][:120]})") from None
+        if isinstance(exc, RuntimeError | ValueError):
+            raise model_failure(src, exc) from None
         raise
     return dst
+
+
+def model_failure(src: str | Path, exc: Exception) -> InferenceError:
+    """One line naming the file and what really happened inside the model."""
+    first = (str(exc).splitlines() or [""])[0][:160]
+    if isinstance(exc, torch.OutOfMemoryError) or "out of memory" in first.lower():
+        return InferenceError(
+            f"{src}: out of GPU memory while denoising: lower inference.window_s (--window-s) or use --device cpu"
+        )
+    return InferenceError(f"{src}: the model failed on this file ({type(exc).__name__}: {first})")
 
 
 def _subtype(info) -> str:

@@ -13,13 +13,16 @@ def count_parameters(model: nn.Module) -> int:
 def receptive_field(model: nn.Module, probe_length: int = 65536) -> int:
     """Samples of input that influence the centre output sample, found by back-propagating from it.
 
-    Runs in eval mode (batch statistics would couple every sample); capped by `probe_length`.
+    Runs in eval mode (batch statistics would couple every sample); capped by `probe_length`. The probe is
+    seeded noise, not silence: a masking model's output is mask x input, so at zero input only the local
+    path would show and a recurrent model would look like a 32 ms filter.
     """
     was_training = model.training
     model.eval()
     try:
         device = next(model.parameters()).device
-        x = torch.zeros(1, 1, probe_length, device=device, requires_grad=True)
+        probe = torch.randn(1, 1, probe_length, generator=torch.Generator().manual_seed(0)) * 0.1
+        x = probe.to(device).requires_grad_(True)
         y = model(x)
         y[0, 0, probe_length // 2].backward()
         touched = torch.nonzero(x.grad[0, 0].abs() > 0).flatten()

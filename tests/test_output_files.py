@@ -3,10 +3,14 @@
 import os
 import stat
 
+import pytest
 import soundfile as sf
+import torch
 from bad_inputs import tiny_checkpoint, tone
 
 from denoise_vc.cli import main
+from denoise_vc.errors import InferenceError
+from denoise_vc.inference import WindowPlan, enhance_file
 
 
 def test_denoised_files_get_the_users_umask_and_existing_file_outputs_are_refused(tmp_path, capsys):
@@ -36,3 +40,34 @@ def test_evaluate_refuses_nan_and_negative_levels_before_loading_anything(tmp_pa
         assert main(["evaluate", "--checkpoint", str(tmp_path / "absent.pth"), *args]) == 1
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and "out of range" in err, err
+
+
+class _Failing(torch.nn.Module):
+    def __init__(self, message: str) -> None:
+        super().__init__()
+        self.message = message
+        self.scale = torch.nn.Parameter(torch.ones(1))
+
+    def forward(self, x):
+        raise RuntimeError(self.message)
+
+
+@pytest.mark.parametrize(
+    "message, expected",
+    [
+        (
+            "CUDA out of memory. Tried to allocate 2.00 GiB",
+            "out of GPU memory while denoising: lower inference.window_s",
+        ),
+        ("boom in layer 3", "the model failed on this file (RuntimeError: boom in layer 3)"),
+    ],
+)
+def test_model_errors_name_the_file_and_the_real_cause_not_decoding(tmp_path, message, expected):
+    src = tmp_path / "in.wav"
+    sf.write(src, tone(1.0, 16000), 16000)
+    plan = WindowPlan.from_seconds(0.5, 0.05, 0.02, 16000)
+    with pytest.raises(InferenceError) as info:
+        enhance_file(_Failing(message), 16000, src, tmp_path / "out" / "in.wav", plan)
+    assert str(info.value) == f"{src}: {expected}" or str(info.value).startswith(f"{src}: {expected}")
+    assert "cannot decode" not in str(info.value) and not (tmp_path / "out" / "in.wav").exists()
+    assert list((tmp_path / "out").iterdir()) == []  # no partial or temp file left
