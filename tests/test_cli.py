@@ -258,3 +258,7 @@ def test_demo_trains_denoises_the_example_and_writes_metrics(tiny_overrides, tmp
     assert "SI-SDRi" in out and "PESQ in" in out
     example = next(line for line in out.splitlines() if line.startswith("example"))
     assert "noisy -> denoised" in example and "PESQ wb" in example and example.count("->") == 4
+    real = next(line for line in out.splitlines() if line.startswith("real recording"))  # the shipped model's
+    assert real.count("->") == 4 and (run_dir / "example_real" / "example_noisy.flac").is_file()
+    shipped = metrics["shipped_model_real"]
+    assert shipped["pesq"] > shipped["pesq_noisy"] and shipped["stoi"] > shipped["stoi_noisy"]

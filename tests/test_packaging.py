@@ -60,4 +60,5 @@ def test_the_built_wheel_has_one_top_level_name_and_the_configs(tmp_path):
     assert top == {"denoise_vc"}
     assert "denoise_vc/models/wave_unet.py" in names and "denoise_vc/solvers/base.py" in names
     assert "denoise_vc/configs/config.yaml" in names and "denoise_vc/configs/model/wave_unet.yaml" in names
+    assert "denoise_vc/pretrained/default.pth" in names and "denoise_vc/pretrained/example_noisy.flac" in names
     assert not any("/tests/" in n or n.startswith("tests/") for n in names)

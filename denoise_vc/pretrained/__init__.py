@@ -34,3 +34,11 @@ def resolve_checkpoint(value: str | Path | None) -> Path:
             raise CheckpointError(f"no shipped model named {name!r} (installed: {have}); pass --checkpoint PATH")
         return Path(models[name]["checkpoint"])
     return Path(name)
+
+
+# A real noisy recording for the demo, from material no shipped model trained on: LibriSpeech dev-clean speaker
+# 84, utterance 84-121123-0002, first 6 s (CC BY 4.0, LibriSpeech / LibriVox), plus the last 10 % of Speech
+# Commands' running_tap background recording (CC BY 4.0, Pete Warden), mixed at 5 dB SNR.
+EXAMPLE_CLEAN = HERE / "example_clean.flac"
+EXAMPLE_NOISY = HERE / "example_noisy.flac"
+EXAMPLE_SOURCE = "LibriSpeech dev-clean 84-121123-0002 (CC BY 4.0) + Speech Commands running tap (CC BY 4.0), 5 dB SNR"
