@@ -1,6 +1,10 @@
 """Re-create the model shipped as `denoise_vc/pretrained/default.pth` (the one `denoise` uses without --checkpoint).
 
-    python benchmarks/train_default_model.py [--minutes 15] [--run-dir runs/default_model] [--install]
+    python benchmarks/train_default_model.py [--minutes 15] [--run-dir runs/default_model] [--install] [key=value ...]
+
+The shipped model is two such runs (NOTE.md): 15 minutes at the preset's lr 3e-3, then 15 minutes at lr 1e-3
+from the first run's best (`--run-dir runs/default_model_cont --install solver.init_from=runs/default_model/
+best.pth solver.lr=1.0e-3`).
 
 Links the openly licensed training recordings of ../shared/data (real_data.py: LibriSpeech train-clean-100 and
 VCTK p225-p227, CC BY 4.0; noise_open, CC0 / CC BY; rir, CC BY 4.0 / CC0; never the non-commercial noise, never
@@ -97,8 +101,9 @@ def main() -> None:
         "first 80 % of each file (CC0 / CC BY); rir (CC BY 4.0 / CC0) + 16 simulated rooms; SNR -5..20 dB",
         "licence": "weights trained only on CC BY 4.0 / CC0 / public-domain data; attribution: LibriSpeech, VCTK, "
         "OpenAIR, Speech Commands, freesound authors (../shared/data provenance)",
-        "training": f"{ckpt['meta'].get('epoch')} epochs, {cpu_minutes:.1f} CPU-minutes on {args.threads} threads",
-        "recipe": "python benchmarks/train_default_model.py --install",
+        "training": f"{ckpt['meta'].get('epoch')} epochs, {cpu_minutes:.1f} CPU-minutes on {args.threads} threads"
+        + (f", from {ckpt['config']['solver']['init_from']}" if ckpt["config"]["solver"].get("init_from") else ""),
+        "recipe": "python benchmarks/train_default_model.py " + " ".join(sys.argv[1:]),
         "metrics": metrics,
     }
     print(json.dumps(card, indent=1))

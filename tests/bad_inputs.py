@@ -625,6 +625,7 @@ COMMANDS: list[Command] = [
     Command("tune", _tune),
     Command("export", _export),
     Command("demo", _demo),
+    Command("models", lambda case, target, ws: None),  # takes no input: lists the shipped models
     # the VC config picks its model as `vc/model@model=...`: `model=nope` names no group there
     Command("vc-prepare", _vc_prepare, says={"unknown model name": "Could not override 'model'"}),
     Command("vc-train", _vc_train, says={"unknown model name": "Could not override 'model'"}),
