@@ -9,9 +9,10 @@ except on the last layer), with the matching encoder output added first (skip co
 divided by its standard deviation (+ `floor`) and the output multiplied back, so the network sees unit
 level whatever the recording's loudness; causal models use the running standard deviation of the past.
 
-Every encoder layer left-pads its input by kernel - stride samples, so a frame ends where its stride ends
-and the network looks at most `stride ** depth - 1` samples ahead (255 at depth 4) when causal. Inputs of
-any length are zero-padded to a multiple of `stride ** depth` and trimmed back. Conv weights start
+Every encoder layer left-pads its input by kernel - stride samples and the matching decoder layer cuts as
+many from its output, so the output is aligned with the input (no delay); a causal model then looks at
+most `lookahead` samples ahead (595 at depth 4, 37 ms at 16 kHz). Inputs of any length are zero-padded to
+a multiple of `stride ** depth` and trimmed back. Conv weights start
 rescaled toward a standard deviation of `rescale` (as in the paper), which speeds up early training.
 """
 
@@ -38,14 +39,18 @@ class EncoderLayer(nn.Module):
 
 
 class DecoderLayer(nn.Module):
+    """Transposed conv whose frame t writes the samples encoder frame t read (the first kernel - stride
+    outputs are cut, matching the encoder's left padding), so no layer shifts the signal in time."""
+
     def __init__(self, c_in: int, c_out: int, kernel: int, stride: int, last: bool) -> None:
         super().__init__()
         self.gate = nn.Conv1d(c_in, 2 * c_in, 1)
         self.conv = nn.ConvTranspose1d(c_in, c_out, kernel, stride)
+        self.left = kernel - stride
         self.last = last
 
     def forward(self, x: torch.Tensor, length: int) -> torch.Tensor:
-        h = self.conv(F.glu(self.gate(x), dim=1))[..., :length]
+        h = self.conv(F.glu(self.gate(x), dim=1))[..., self.left : self.left + length]
         return h if self.last else F.relu(h)
 
 
@@ -76,6 +81,8 @@ def _rescale(module: nn.Module, reference: float) -> None:
 class Demucs(nn.Module):
     """The Demucs waveform baseline (module docstring)."""
 
+    __jit_unused_properties__ = ["lookahead"]
+
     def __init__(
         self,
         depth: int = 4,
@@ -97,6 +104,7 @@ class Demucs(nn.Module):
         self.normalize = bool(normalize)
         self.floor = float(floor)
         self.multiple = stride**depth
+        self.kernel, self.stride = int(kernel), int(stride)
         widths = [min(int(hidden * growth**i), max_hidden) for i in range(depth)]
         ins = [1] + widths[:-1]
         self.encoder = nn.ModuleList(EncoderLayer(ins[i], widths[i], kernel, stride) for i in range(depth))
@@ -106,6 +114,13 @@ class Demucs(nn.Module):
         )
         if rescale:
             _rescale(self, float(rescale))
+
+    @property
+    def lookahead(self) -> int:
+        """Worst-case future samples a causal model's output depends on: the decoders' kernel overlap at
+        every level plus one bottleneck frame."""
+        stride, depth = self.stride, len(self.encoder)
+        return (self.kernel - stride) * (stride**depth - 1) // (stride - 1) + stride**depth - 1
 
     def valid_length(self, length: int) -> int:
         """Input lengths the network takes without padding: multiples of stride ** depth."""
