@@ -93,10 +93,15 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-dnsmos", action="store_true")
     parser.add_argument("--no-out-of-domain", action="store_true")
+    parser.add_argument(
+        "--no-peers", action="store_true", help="skip RNNoise and spectral gating (same mixtures: add rows to a table)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(header("real speech: unseen speakers, unseen noise stretches", SEED))
     systems: dict[str, object] = {"noisy": lambda x, r: x, "rnnoise": rnnoise, "spectral_gating": spectral_gating}
+    if args.no_peers:
+        systems = {"noisy": systems["noisy"]}
     params: dict[str, int | str] = {"noisy": "-", "rnnoise": "~88K (GRU)", "spectral_gating": "-"}
     for item in args.checkpoint or ["default=default"]:
         name, _, path = item.partition("=")

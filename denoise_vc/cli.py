@@ -33,12 +33,40 @@ def _train_config(overrides: list[str], config_file: str | None = None):
     return resolve_paths(compose_config(_overrides(overrides)))
 
 
+def _preflight_config(cfg):
+    """The config a data-parallel run's driver builds its solver from, to check settings and data before
+    any worker starts: no tracker run of its own."""
+    from denoise_vc.distributed import check_parallel_settings
+
+    check_parallel_settings(cfg)
+    preflight = cfg.copy()
+    preflight.logger = {"backends": []}
+    return preflight
+
+
+def _on_ray(cfg) -> bool:
+    """Several workers, or GPU workers (even one): Ray Train; otherwise this process."""
+    return int(cfg.trainer.workers) > 1 or bool(cfg.trainer.gpu)
+
+
+def _fit(solver, cfg, task: str) -> dict:
+    """Train here, or on `trainer.workers` Ray Train workers."""
+    if not _on_ray(cfg):
+        return solver.fit()
+    from denoise_vc.distributed import train_parallel
+
+    solver.logger.close()
+    print(f"data-parallel on {cfg.trainer.workers} Ray Train workers ({'GPU' if cfg.trainer.gpu else 'CPU'})")
+    return train_parallel(cfg, task)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from denoise_vc.models.introspect import count_parameters, receptive_field
     from denoise_vc.solvers.factory import build_solver
 
     cfg = _train_config(args.overrides, getattr(args, "config", None))
-    solver = build_solver(cfg)
+    parallel = _on_ray(cfg)
+    solver = build_solver(_preflight_config(cfg) if parallel else cfg)  # every config mistake surfaces here
     rf = receptive_field(solver.model)
     sr = int(cfg.data.sample_rate)
     print(
@@ -46,7 +74,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         f"{rf} samples ({rf / sr:.3f} s at {sr} Hz){' or more' if rf >= 65536 else ''}"
     )
     print(f"run dir {cfg.run_dir}")
-    summary = solver.fit()
+    summary = _fit(solver, cfg, "denoise")
     best = summary["best"]
     if best:
         print(
@@ -311,9 +339,10 @@ def cmd_vc_train(args: argparse.Namespace) -> int:
     from denoise_vc.solvers.vc import build_vc_solver
 
     cfg = _vc_config(args.overrides)
-    solver = build_vc_solver(cfg)
+    parallel = _on_ray(cfg)
+    solver = build_vc_solver(_preflight_config(cfg) if parallel else cfg)  # also prepares the features once
     print(f"model {cfg.model.name}: {count_parameters(solver.model):,} parameters; run dir {cfg.run_dir}")
-    summary = solver.fit()
+    summary = _fit(solver, cfg, "vc")
     best = summary["best"]
     if best:
         print(

@@ -258,14 +258,17 @@ def enhance_file(
     return dst
 
 
-def model_failure(src: str | Path, exc: Exception) -> InferenceError:
+def model_failure(
+    src: str | Path,
+    exc: Exception,
+    doing: str = "denoising",
+    advice: str = "lower inference.window_s (--window-s) or use --device cpu",
+) -> InferenceError:
     """One line naming the file and what really happened inside the model."""
     first = (str(exc).splitlines() or [""])[0][:160]
     if isinstance(exc, torch.OutOfMemoryError) or "out of memory" in first.lower():
-        return InferenceError(
-            f"{src}: out of GPU memory while denoising: lower inference.window_s (--window-s) or use --device cpu"
-        )
-    return InferenceError(f"{src}: the model failed on this file ({type(exc).__name__}: {first})")
+        return InferenceError(f"{src}: out of GPU memory while {doing}: {advice}")
+    return InferenceError(f"{src}: the model failed on this file while {doing} ({type(exc).__name__}: {first})")
 
 
 def _subtype(info) -> str:

@@ -23,7 +23,6 @@ from omegaconf import DictConfig, OmegaConf
 
 from denoise_vc.config import save_yaml, to_plain
 from denoise_vc.errors import ConfigError, DenoiseVCError
-from denoise_vc.paths import confined
 
 EXPERIMENT = "sweep"
 DISTRIBUTION = re.compile(r"^\s*(\w+)\s*\((.*)\)\s*$", re.S)
@@ -104,8 +103,6 @@ def run_trial(params: dict[str, Any], base: dict) -> None:
                     shutil.copy2(Path(folder) / name, run_dir / name)
     cfg = trial_config(base, params, str(run_dir))
     solver = build_solver(cfg)
-    fault = base["tune"].get("fail_once_at_epoch")
-    marker = confined(base["run_dir"], fault["marker"], "tune.fail_once_at_epoch.marker") if fault else None
 
     def report(solver, row: dict[str, Any]) -> None:
         metrics = {k: v for k, v in row.items() if isinstance(v, int | float) and not isinstance(v, bool)}
@@ -115,11 +112,8 @@ def run_trial(params: dict[str, Any], base: dict) -> None:
             for name in ("last.pth", "best.pth"):
                 _link_or_copy(solver.run_dir / name, Path(folder) / name)
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
-        if fault and row["epoch"] == int(fault["epoch"]) and not marker.exists():
-            marker.write_text("failed once\n")
-            raise RuntimeError(f"injected failure after epoch {row['epoch']} (tune.fail_once_at_epoch)")
 
-    solver.epoch_callbacks.append(report)
+    solver.epoch_callbacks.insert(0, report)  # before solver.callbacks: a callback that fails finds this epoch kept
     solver.fit()
 
 
@@ -201,15 +195,15 @@ def _tune_config(cfg: DictConfig):
 
 
 def _preflight(cfg: DictConfig) -> None:
-    """Check the model, loss and written paths here, so a config mistake is one error line, not one failed
+    """Check the model, loss and callbacks here, so a config mistake is one error line, not one failed
     trial each."""
+    from denoise_vc.solvers.base import load_callbacks
     from denoise_vc.solvers.factory import build_denoise_loss, build_denoiser
 
-    build_denoiser(cfg.model, int(cfg.seed))
-    build_denoise_loss(cfg.loss)
-    fault = cfg.tune.get("fail_once_at_epoch")
-    if fault:
-        confined(cfg.run_dir, fault["marker"], "tune.fail_once_at_epoch.marker")
+    rate = int(cfg.data.sample_rate)
+    build_denoiser(cfg.model, int(cfg.seed), rate)
+    build_denoise_loss(cfg.loss, rate)
+    load_callbacks(cfg.solver.get("callbacks"))
 
 
 def run_sweep(cfg: DictConfig) -> dict[str, Any]:

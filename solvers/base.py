@@ -8,8 +8,10 @@ resumed from `last.pth` reproduces the uninterrupted run exactly on a determinis
 from __future__ import annotations
 
 import csv
+import importlib
 import json
 import math
+import resource
 import time
 import zlib
 from collections.abc import Callable, Iterable
@@ -25,6 +27,7 @@ from denoise_vc import __version__
 from denoise_vc.checkpoint import load_checkpoint, load_state_dict_strict, save_checkpoint
 from denoise_vc.config import save_yaml, to_plain
 from denoise_vc.errors import ConfigError, TrainingError
+from denoise_vc.parallel import DataParallel, RecordedBatches
 from denoise_vc.tracking import ExperimentLogger
 
 
@@ -34,6 +37,21 @@ def pick_device(name: str) -> torch.device:
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"device={name} asked for, but no CUDA GPU is available")
     return torch.device(name)
+
+
+def load_callbacks(names: Iterable[str] | None) -> list[Callable[..., None]]:
+    """`solver.callbacks`: functions named 'package.module:function', each called as fn(solver, history_row)
+    on the chief after every epoch's checkpoints are written (custom alerts, external trackers, tests)."""
+    found = []
+    for name in names or []:
+        module_name, _, attribute = str(name).partition(":")
+        try:
+            found.append(getattr(importlib.import_module(module_name), attribute))
+        except (ImportError, AttributeError, ValueError) as exc:
+            raise ConfigError(
+                f"solver.callbacks: cannot load {name!r} ({exc}); write package.module:function"
+            ) from None
+    return found
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -48,12 +66,14 @@ RESUMABLE_CHANGES = (
     "solver.progress",
     "solver.plot_every",
     "solver.resume",
+    "solver.callbacks",
     "logger",
     "device",
     "run_dir",
     "data.num_workers",
     "tune",
     "evaluate",
+    "trainer",
 )
 
 
@@ -107,7 +127,17 @@ class Solver:
         self.skipped_steps = 0
         self.metric = str(self.scfg.valid_metric)
         # called as fn(solver, history_row) after each epoch's checkpoints are on disk (e.g. Ray Tune reporting)
-        self.epoch_callbacks: list[Callable[[Solver, dict[str, Any]], None]] = []
+        self.epoch_callbacks: list[Callable[[Solver, dict[str, Any]], None]] = load_callbacks(
+            self.scfg.get("callbacks")
+        )
+        # set by denoise_vc.distributed on each Ray Train worker; None = a single process
+        self.parallel: DataParallel | None = None
+        self.items_seen: list[int] = []  # training items this worker drew in the last epoch
+
+    @property
+    def is_chief(self) -> bool:
+        """The process that validates, writes checkpoints, plots and logs (the only one unless data-parallel)."""
+        return self.parallel is None or self.parallel.is_chief
 
     # -- what subclasses provide -------------------------------------------------------------
     def train_loss(self, batch) -> torch.Tensor:
@@ -116,14 +146,22 @@ class Solver:
     def validate(self) -> dict[str, float]:
         raise NotImplementedError
 
+    def global_batches(self) -> list[list[int]]:
+        """The item indices of each of this epoch's batches over all workers (subclasses may bucket)."""
+        size, count = int(self.cfg.data.batch_size), len(self.train_set)
+        return [list(range(start, min(count, start + size))) for start in range(0, count, size)]
+
+    collate_fn: Callable | None = None  # how a batch's items become tensors (None: torch's default)
+
     def train_loader(self) -> Iterable:
-        """One epoch of training batches (subclasses may bucket or collate differently)."""
+        """One epoch of training batches: this worker's shard of every global batch."""
+        batches = self.global_batches()
+        self._sampler = RecordedBatches(self.parallel.shard_batches(batches) if self.parallel else batches)
         return DataLoader(
             self.train_set,
-            batch_size=int(self.cfg.data.batch_size),
-            shuffle=False,
+            batch_sampler=self._sampler,
+            collate_fn=self.collate_fn,
             num_workers=int(self.cfg.data.num_workers),
-            drop_last=False,
         )
 
     def on_epoch_start(self, epoch: int) -> dict[str, float]:
@@ -272,13 +310,18 @@ class Solver:
             disable=None if self.scfg.progress else True,  # None: only on a terminal
             dynamic_ncols=True,
         )
-        for batch in bar:
+        for index, batch in enumerate(bar):
             self.optimizer.zero_grad(set_to_none=True)
             loss = self.train_loss(batch)
-            if not torch.isfinite(loss):
+            finite = bool(torch.isfinite(loss))
+            if self.parallel:  # every worker skips or stops together, or the next all-reduce would hang
+                finite = self.parallel.all_true(finite, self.device)
+            if not finite:
                 self._handle_nonfinite("loss")
                 continue
             self.scaler.scale(loss).backward()
+            if self.parallel:
+                self.parallel.average_gradients(self.model.parameters(), len(self._sampler.batches[index]))
             self.scaler.unscale_(self.optimizer)
             clip = float(self.scfg.grad_clip) if self.scfg.grad_clip else math.inf
             grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
@@ -300,7 +343,8 @@ class Solver:
             bar.set_postfix(loss=f"{total / count:.4f}")
         if count == 0:
             raise TrainingError(f"epoch {self.epoch + 1}: no training step succeeded (every loss was NaN/Inf)")
-        return total / count
+        self.items_seen = list(self._sampler.drawn)
+        return self.parallel.mean(total / count, self.device) if self.parallel else total / count
 
     def _write_history(self) -> None:
         (self.run_dir / "history.json").write_text(json.dumps(self.history, indent=1))
@@ -319,10 +363,11 @@ class Solver:
 
     def _fit(self) -> dict[str, Any]:
         resumed = self._resume()  # refuses a config that differs from the run's before anything is written
-        save_yaml(self.cfg, self.run_dir / "config.yaml")
-        if resumed:
-            print(f"resuming {self.run_dir} at epoch {self.epoch + 1}")
-        else:
+        if self.is_chief:
+            save_yaml(self.cfg, self.run_dir / "config.yaml")
+            if resumed:
+                print(f"resuming {self.run_dir} at epoch {self.epoch + 1}")
+        if not resumed:
             self._init_from()
         seed = int(self.cfg.seed)
         budget = float(self.scfg.max_minutes or 0) * 60.0
@@ -336,45 +381,75 @@ class Solver:
             torch.manual_seed(epoch_seed(seed, self.epoch))
             scheduled = self.on_epoch_start(self.epoch)
             train_loss = self._train_epoch()
+            scheduled["train_items_per_s"] = len(self.items_seen) / max(time.monotonic() - epoch_started, 1e-9)
             if self.scheduler and not self.scheduler_per_step:
                 self.scheduler.step()
-            metrics = self.validate()
-            value = float(metrics[self.metric])
-            improved = self._improved(value)
             self.epoch += 1
-            if improved:
-                self.best_value, self.bad_epochs = value, 0
-            else:
-                self.bad_epochs += 1
-            row = {
-                "epoch": self.epoch,
-                "step": self.step,
-                "train_loss": train_loss,
-                **scheduled,
-                **{f"valid_{k}": v for k, v in metrics.items()},
-                "best": improved,
-                "seconds": round(time.monotonic() - epoch_started, 2),
-            }
-            self.history.append(row)
-            if improved:
-                save_checkpoint(self._payload(metrics, with_train_state=False), self.run_dir / "best.pth")
-            save_checkpoint(self._payload(metrics, with_train_state=True), self.run_dir / "last.pth")
-            self._write_history()
-            scalars = {
-                k: v for k, v in row.items() if isinstance(v, int | float) and not isinstance(v, bool) and k != "step"
-            }
-            self.logger.log_scalars(scalars, self.step)
-            if self.scfg.plot_every and self.epoch % int(self.scfg.plot_every) == 0:
-                self.after_validation(self.epoch)
-            self._print_epoch(row)
-            for callback in self.epoch_callbacks:
-                callback(self, row)
-            if budget and time.monotonic() - started > budget:
+            if self.parallel:
+                self.parallel.average_buffers(self.model)
+                self._record_workers(scheduled)
+            if self.is_chief:
+                self._end_epoch(train_loss, scheduled, epoch_started)
+            over_budget = bool(budget) and time.monotonic() - started > budget
+            if self.parallel:  # the chief's clock and validation decide for every worker
+                self.bad_epochs, over_budget = self.parallel.broadcast((self.bad_epochs, over_budget))
+            if over_budget:
                 stop_reason = "time budget"
                 break
-        self.logger.log_file("best_checkpoint", self.run_dir / "best.pth")
+        if self.is_chief:
+            self.logger.log_file("best_checkpoint", self.run_dir / "best.pth")
         best = next((r for r in reversed(self.history) if r["best"]), self.history[-1] if self.history else {})
         return {"stop_reason": stop_reason, "best": best, "epochs": self.epoch}
+
+    def _record_workers(self, scheduled: dict[str, float]) -> None:
+        """workers.json: the items each worker drew this epoch and its peak memory; the global item rate."""
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: kB
+        if self.device.type == "cuda":
+            peak_mb = torch.cuda.max_memory_allocated(self.device) / 2**20
+        seen = self.parallel.gather((self.items_seen, peak_mb))
+        scheduled["train_items_per_s"] = self.parallel.mean(scheduled["train_items_per_s"], self.device) * len(seen)
+        if self.is_chief:
+            record = {
+                "epoch": self.epoch,
+                "world_size": self.parallel.world_size,
+                "items": [items for items, _ in seen],
+                "peak_memory_mb": [round(mb, 1) for _, mb in seen],
+                "memory": "GPU allocated" if self.device.type == "cuda" else "process RSS",
+            }
+            (self.run_dir / "workers.json").write_text(json.dumps(record))
+
+    def _end_epoch(self, train_loss: float, scheduled: dict[str, float], epoch_started: float) -> None:
+        """Validate, keep the best, write checkpoints, history, logs and plots, call the callbacks."""
+        metrics = self.validate()
+        value = float(metrics[self.metric])
+        improved = self._improved(value)
+        if improved:
+            self.best_value, self.bad_epochs = value, 0
+        else:
+            self.bad_epochs += 1
+        row = {
+            "epoch": self.epoch,
+            "step": self.step,
+            "train_loss": train_loss,
+            **scheduled,
+            **{f"valid_{k}": v for k, v in metrics.items()},
+            "best": improved,
+            "seconds": round(time.monotonic() - epoch_started, 2),
+        }
+        self.history.append(row)
+        if improved:
+            save_checkpoint(self._payload(metrics, with_train_state=False), self.run_dir / "best.pth")
+        save_checkpoint(self._payload(metrics, with_train_state=True), self.run_dir / "last.pth")
+        self._write_history()
+        scalars = {
+            k: v for k, v in row.items() if isinstance(v, int | float) and not isinstance(v, bool) and k != "step"
+        }
+        self.logger.log_scalars(scalars, self.step)
+        if self.scfg.plot_every and self.epoch % int(self.scfg.plot_every) == 0:
+            self.after_validation(self.epoch)
+        self._print_epoch(row)
+        for callback in self.epoch_callbacks:
+            callback(self, row)
 
     def _print_epoch(self, row: dict[str, Any]) -> None:
         parts = [f"epoch {row['epoch']}/{self.scfg.epochs}", f"train_loss {row['train_loss']:.4f}"]

@@ -13,7 +13,6 @@ from typing import Any
 import torch
 import torch.nn as nn
 from omegaconf import DictConfig
-from torch.utils.data import DataLoader
 
 from denoise_vc.config import model_args, to_plain
 from denoise_vc.errors import ConfigError
@@ -68,14 +67,12 @@ class VCSolver(Solver):
             return torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda step: noam_factor(step, warmup))
         return super()._make_scheduler()
 
-    def train_loader(self) -> DataLoader:
+    collate_fn = staticmethod(collate)
+
+    def global_batches(self) -> list[list[int]]:
+        """Length-bucketed batches, reshuffled per (seed, epoch)."""
         self.sampler.epoch = self.epoch
-        return DataLoader(
-            self.train_set,
-            batch_sampler=self.sampler,
-            collate_fn=collate,
-            num_workers=int(self.cfg.data.num_workers),
-        )
+        return list(self.sampler)
 
     def _to_device(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}

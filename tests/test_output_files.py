@@ -59,7 +59,7 @@ class _Failing(torch.nn.Module):
             "CUDA out of memory. Tried to allocate 2.00 GiB",
             "out of GPU memory while denoising: lower inference.window_s",
         ),
-        ("boom in layer 3", "the model failed on this file (RuntimeError: boom in layer 3)"),
+        ("boom in layer 3", "the model failed on this file while denoising (RuntimeError: boom in layer 3)"),
     ],
 )
 def test_model_errors_name_the_file_and_the_real_cause_not_decoding(tmp_path, message, expected):
@@ -71,3 +71,26 @@ def test_model_errors_name_the_file_and_the_real_cause_not_decoding(tmp_path, me
     assert str(info.value) == f"{src}: {expected}" or str(info.value).startswith(f"{src}: {expected}")
     assert "cannot decode" not in str(info.value) and not (tmp_path / "out" / "in.wav").exists()
     assert list((tmp_path / "out").iterdir()) == []  # no partial or temp file left
+
+
+@pytest.mark.parametrize(
+    "message, expected",
+    [
+        ("CUDA out of memory. Tried to allocate 2.00 GiB", "out of GPU memory while converting: convert shorter"),
+        ("boom in the decoder", "the model failed on this file while converting (RuntimeError: boom in the decoder)"),
+    ],
+)
+def test_convert_names_the_file_and_the_models_own_error(tmp_path, monkeypatch, message, expected):
+    from denoise_vc.vc.pipeline import Converter
+
+    def failing(self, wave, rate):
+        raise RuntimeError(message)
+
+    monkeypatch.setattr(Converter, "convert", failing)
+    converter = Converter.__new__(Converter)  # no checkpoint needed: the model call itself fails
+    src = tmp_path / "in.wav"
+    sf.write(src, tone(1.0, 16000), 16000)
+    with pytest.raises(InferenceError) as info:
+        converter.convert_file(src, tmp_path / "out" / "in.wav")
+    assert str(info.value).startswith(f"{src}: {expected}")
+    assert not (tmp_path / "out").exists()

@@ -33,18 +33,12 @@ def test_a_symlink_leading_out_is_refused(tmp_path):
     assert confined(run, "ok/f.txt") == (run / "inner" / "f.txt").resolve()
 
 
-def test_tune_refuses_a_marker_outside_its_run_dir_before_starting_ray(tmp_path, capsys):
-    target = tmp_path / "victim.txt"
-    args = [
-        "tune",
-        f"run_dir={tmp_path / 'sweep'}",
-        "tune=small",
-        f"+tune.fail_once_at_epoch={{epoch: 1, marker: {target}}}",
-    ]
+def test_tune_refuses_a_callback_it_cannot_load_before_starting_ray(tmp_path, capsys):
+    args = ["tune", f"run_dir={tmp_path / 'sweep'}", "tune=small", "solver.callbacks=[no_such_module:hook]"]
     assert main(args) == 1
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "tune.fail_once_at_epoch.marker" in err and "must be relative" in err
-    assert not target.exists() and not (tmp_path / "sweep" / "ray").exists()
+    assert len(err.splitlines()) == 1 and "solver.callbacks" in err and "no_such_module:hook" in err
+    assert not (tmp_path / "sweep" / "ray").exists()
 
 
 def test_an_output_that_is_an_input_under_another_name_is_refused(tmp_path):

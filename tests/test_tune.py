@@ -4,6 +4,7 @@ import csv
 import json
 from pathlib import Path
 
+import faults
 import pytest
 import torch
 
@@ -92,16 +93,16 @@ def test_asha_sweep_writes_table_best_config_and_checkpoint(tmp_path):
     assert json.loads((tmp_path / "again" / "history.json").read_text())[0]["epoch"] == 1
 
 
-def test_a_crashed_trial_is_completed_by_resume(tmp_path, capsys):
+def test_a_crashed_trial_is_completed_by_resume(tmp_path, capsys, monkeypatch):
     run = tmp_path / "crash"
-    marker = run / "failed-once"
+    marker = tmp_path / "failed-once"
     args = [
         "tune",
         f"run_dir={run}",
         *SWEEP,
         "tune.num_samples=2",
         "tune.scheduler=fifo",
-        "+tune.fail_once_at_epoch={epoch: 1, marker: failed-once}",
+        faults.arm(monkeypatch, 1, marker),
     ]
     assert main(args) == 3
     assert marker.exists()

@@ -17,6 +17,7 @@ from denoise_vc.audio import load_audio, write_audio_atomic
 from denoise_vc.checkpoint import load_model
 from denoise_vc.config import apply_overrides
 from denoise_vc.errors import AudioFileError, CheckpointError
+from denoise_vc.inference import model_failure
 from denoise_vc.vc.dataset import normalise_side
 from denoise_vc.vc.features import FeatureSettings
 from denoise_vc.vc.prepare import side_features, source_segments
@@ -104,7 +105,11 @@ class Converter:
         if dst.exists() and dst.resolve() == src.resolve():
             raise AudioFileError(f"{src}: output would overwrite the input; choose another output folder")
         wave, rate = load_audio(src)
-        return write_audio_atomic(dst, self.convert(wave[0], rate), self.sample_rate)
+        try:
+            converted = self.convert(wave[0], rate)
+        except (RuntimeError, ValueError) as exc:  # the model's own failure, e.g. out of GPU memory
+            raise model_failure(src, exc, "converting", "convert shorter files or use --device cpu") from None
+        return write_audio_atomic(dst, converted, self.sample_rate)
 
 
 def evaluate_pairs(
