@@ -22,6 +22,7 @@ import torch.nn as nn
 
 from denoise_vc.models.padding import pad_to_multiple
 from denoise_vc.models.registry import register
+from denoise_vc.models.updown import decimate2, upsample2
 from denoise_vc.models.wave_unet import WaveUNetBody, conv_block
 
 
@@ -100,10 +101,10 @@ class DiffusionUNet(WaveUNetBody):
         for layer in self.encoder:
             h = layer(h, emb)
             skips.append(h)
-            h = h[:, :, ::2]
+            h = decimate2(h)
         h = self.middle(h, emb)
         for i, layer in enumerate(self.decoder):
-            h = torch.nn.functional.interpolate(h, scale_factor=2.0, mode="linear", align_corners=True)
+            h = upsample2(h)
             h = layer(torch.cat([h, skips[len(skips) - 1 - i]], dim=1), emb)
         return self.out(torch.cat([h, x], dim=1))[..., :length]
 

@@ -1,20 +1,22 @@
 """Wave-U-Net for speech enhancement (after haoxiangsnr/Wave-U-Net-for-Speech-Enhancement).
 
 Encoder: `levels` levels of Conv1d(k=15) + BatchNorm + LeakyReLU, each followed by decimation by 2,
-channels growing by `channels_interval` per level. Decoder: linear upsampling by 2, concatenation with
-the skip, Conv1d(k=5) + BatchNorm + LeakyReLU. Output: the input concatenated before a 1x1 conv and
-tanh. Inputs of any length are zero-padded to a multiple of 2**levels and trimmed back.
+channels growing by `channels_interval` per level. Decoder: linear upsampling by 2 that puts each kept
+sample back where it was taken (models/updown.py; the reference's align_corners interpolation stretched
+the signal), concatenation with the skip, Conv1d(k=5) + BatchNorm + LeakyReLU. Output: the input
+concatenated before a 1x1 conv and tanh. Inputs of any length are zero-padded to a multiple of 2**levels
+and trimmed back.
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from denoise_vc.models.padding import pad_to_multiple, valid_length
 from denoise_vc.models.registry import register
 from denoise_vc.models.transformer import build_transformer
+from denoise_vc.models.updown import decimate2, upsample2
 
 
 def conv_block(c_in: int, c_out: int, kernel: int, norm: bool) -> nn.Sequential:
@@ -66,10 +68,10 @@ class WaveUNetBody(nn.Module):
         for layer in self.encoder:
             h = layer(h)
             skips.append(h)
-            h = h[:, :, ::2]
+            h = decimate2(h)
         h = self.bottleneck(self.middle(h))
         for i, layer in enumerate(self.decoder):  # indexed, not zip/reversed, so TorchScript compiles it
-            h = F.interpolate(h, scale_factor=2.0, mode="linear", align_corners=True)
+            h = upsample2(h)
             h = layer(torch.cat([h, skips[len(skips) - 1 - i]], dim=1))
         return self.out(torch.cat([h, x], dim=1))[..., :length]
 

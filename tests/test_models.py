@@ -76,3 +76,21 @@ def test_bad_transformer_arguments_name_the_problem():
         build_model("transformer_unet", d_model=10, nhead=4)
     with pytest.raises(ValueError, match="attention must be"):
         build_model("transformer_unet", attention="diagonal")
+
+
+def test_unet_upsampling_puts_each_kept_sample_back_in_place():
+    """Decimating a ramp and upsampling it again gives the ramp back (no shift, no stretch); the reference
+    Wave-U-Net's align_corners interpolation is off by up to half a sample per level."""
+    from denoise_vc.models.updown import decimate2, upsample2
+
+    ramp = torch.arange(64.0).view(1, 1, 64)
+    assert torch.equal(upsample2(decimate2(ramp))[..., :-1], ramp[..., :-1])
+    stretched = torch.nn.functional.interpolate(decimate2(ramp), scale_factor=2.0, mode="linear", align_corners=True)
+    assert float((stretched - ramp).abs().max()) > 0.9
+    long = torch.arange(4096.0).view(1, 1, 4096)  # through 6 levels and back: still the ramp, but for the end
+    h = long
+    for _ in range(6):
+        h = decimate2(h)
+    for _ in range(6):
+        h = upsample2(h)
+    assert torch.allclose(h[..., :-64], long[..., :-64])
