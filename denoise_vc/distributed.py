@@ -11,7 +11,6 @@ re-run command resumes from `run_dir/last.pth` like any run.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from denoise_vc.config import to_plain
 from denoise_vc.errors import ConfigError, DenoiseVCError, TrainingError
+from denoise_vc.tune import start_ray
 
 EXPERIMENT = "train"
 
@@ -33,20 +33,6 @@ def check_parallel_settings(cfg: DictConfig) -> None:
         )
     if cfg.trainer.gpu and str(cfg.device) == "cpu":
         raise ConfigError("trainer.gpu=true asks for GPU workers, but device=cpu")
-
-
-def _start_ray(address: str) -> None:
-    import ray
-
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
-    kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": True, "configure_logging": False}
-    if address:
-        kwargs["address"] = address
-    try:
-        ray.init(**kwargs)
-    except ConnectionError as exc:
-        raise ConfigError(f"trainer.address={address!r}: cannot join the Ray cluster ({exc})") from None
 
 
 def _check_resources(cfg: DictConfig) -> None:
@@ -122,7 +108,7 @@ def train_parallel(cfg: DictConfig, task: str = "denoise") -> dict[str, Any]:
     check_parallel_settings(cfg)
     run_dir = Path(cfg.run_dir)  # absolute, like the data folders (the CLI resolves them)
     run_dir.mkdir(parents=True, exist_ok=True)
-    _start_ray(str(cfg.trainer.address or ""))
+    start_ray(str(cfg.trainer.address or ""), "trainer.address")
     try:
         _check_resources(cfg)
         trainer = TorchTrainer(

@@ -124,20 +124,22 @@ def _link_or_copy(src: Path, dst: Path) -> None:
         shutil.copy2(src, dst)
 
 
-def _start_ray(settings) -> None:
+def start_ray(address: str, setting: str, num_gpus: float | None = None) -> None:
+    """Start Ray here (usage stats and dashboard off), or join the cluster at `address` (named `setting` in
+    the one-line error when it cannot be reached); `num_gpus` caps a locally started Ray's GPUs."""
     import ray
 
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": True, "configure_logging": False}
-    if settings.address:
-        kwargs["address"] = settings.address
-    elif settings.get("num_gpus") is not None:
-        kwargs["num_gpus"] = float(settings.num_gpus)
+    if address:
+        kwargs["address"] = address
+    elif num_gpus is not None:
+        kwargs["num_gpus"] = float(num_gpus)
     try:
         ray.init(**kwargs)
     except ConnectionError as exc:
-        raise ConfigError(f"tune.address={settings.address!r}: cannot join the Ray cluster ({exc})") from None
+        raise ConfigError(f"{setting}={address!r}: cannot join the Ray cluster ({exc})") from None
 
 
 def check_resources(settings) -> dict[str, float]:
@@ -219,7 +221,7 @@ def run_sweep(cfg: DictConfig) -> dict[str, Any]:
     storage = (run_dir / "ray").resolve()
     experiment = storage / EXPERIMENT
     settings = cfg.tune
-    _start_ray(settings)
+    start_ray(settings.address, "tune.address", settings.get("num_gpus"))
     try:
         resources = check_resources(settings)
         trainable = tune.with_resources(tune.with_parameters(run_trial, base=base), resources)
