@@ -54,7 +54,7 @@ DATA = {  # smaller epochs than the defaults, so a short budget still spans seve
     ],
 }
 METRICS = {"speech": ["si_sdr_i", "pesq", "stoi"]}
-PEAK_METRICS = ["si_sdr_i", "r_amp_error", "peak_f1"]
+PEAK_METRICS = ["si_sdr_i", "r_amp_error", "r_f1"]
 
 
 def curriculum_overrides(name: str, epochs: int) -> list[str]:
@@ -105,7 +105,9 @@ def run_one(model: str, loss: str, curriculum: str, data: str, epochs: int, root
     net, _ = load_model(run_dir / "best.pth")
     test_cfg = config(run_dir, model, loss, data, epochs, [], seed=0)  # one test set for every run and seed
     test = build_eval_set(test_cfg, "test", int(cfg.data.test_segment_length), int(cfg.data.test_items))
-    results = evaluate_levels(net, test, [(g, None) for g in GAINS], full=True, peaks=bool(cfg.data.peaks))
+    results = evaluate_levels(
+        net, test, [(g, None) for g in GAINS], full=True, peaks=bool(cfg.data.peaks), band_hz=cfg.data.get("band_hz")
+    )
     return {
         "data": data,
         "model": model,

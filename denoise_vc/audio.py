@@ -56,10 +56,10 @@ def load_mat(path: Path, variable: str | None = None) -> np.ndarray:
             raise AudioFileError(f"{path}: no variable {variable!r} (found: {', '.join(sorted(arrays)) or 'none'})")
         array = arrays[variable]
     else:
-        numeric = {k: v for k, v in arrays.items() if v.dtype.kind in "fiu" and v.size > 0}
+        numeric = {k: v for k, v in arrays.items() if is_signal_variable(v)}
         if len(numeric) != 1:
             raise AudioFileError(
-                f"{path}: set data.mat_variable, the file holds {len(numeric)} numeric variables "
+                f"{path}: set data.mat_variable, the file holds {len(numeric)} numeric array variables "
                 f"({', '.join(sorted(numeric)) or 'none'})"
             )
         array = next(iter(numeric.values()))
@@ -74,6 +74,12 @@ def load_mat(path: Path, variable: str | None = None) -> np.ndarray:
     else:
         raise AudioFileError(f"{path}: variable has {array.ndim} dimensions, expected 1 or 2")
     return np.ascontiguousarray(array)
+
+
+def is_signal_variable(value) -> bool:
+    """A MATLAB variable that can hold a signal: a numeric array of more than one value (a scalar such as `fs`
+    beside the recording is not one)."""
+    return isinstance(value, np.ndarray) and value.dtype.kind in "fiu" and value.size > 1
 
 
 def load_wfdb(path: Path) -> tuple[np.ndarray, int]:

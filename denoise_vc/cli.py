@@ -110,16 +110,19 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def _inputs(paths: list[str]) -> list[tuple[Path, Path]]:
-    """(file, path relative to the output folder) for each input file or every audio file in a folder."""
+    """(file, path relative to the output folder) for each input file or every audio or biosignal file
+    (.wav/.flac/.ogg, .mat, WFDB .hea, .csv) in a folder."""
     from denoise_vc.audio import AUDIO_SUFFIXES
+    from denoise_vc.signal_files import SIGNAL_SUFFIXES
 
     found = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
+            kinds = AUDIO_SUFFIXES + SIGNAL_SUFFIXES
+            files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in kinds)
             if not files:
-                print(f"error: {path}: no .wav/.flac/.ogg files", file=sys.stderr)
+                print(f"error: {path}: no .wav/.flac/.ogg/.mat/.hea/.csv files", file=sys.stderr)
             found += [(f, f.relative_to(path)) for f in files]
         else:
             found.append((path, Path(path.name)))
@@ -150,8 +153,9 @@ def _set_sampler_steps(model, steps: int | None, checkpoint: str) -> None:
 def cmd_denoise(args: argparse.Namespace) -> int:
     from denoise_vc.checkpoint import load_model
     from denoise_vc.config import apply_overrides
-    from denoise_vc.inference import WindowPlan, enhance_file
+    from denoise_vc.inference import WindowPlan, enhance_file, enhance_signal_file
     from denoise_vc.pretrained import resolve_checkpoint
+    from denoise_vc.signal_files import SIGNAL_SUFFIXES
     from denoise_vc.solvers.base import pick_device
 
     device = pick_device(args.device)
@@ -159,7 +163,9 @@ def cmd_denoise(args: argparse.Namespace) -> int:
     model, ckpt = load_model(args.checkpoint, device=device)
     _set_sampler_steps(model, args.steps, args.checkpoint)
     rate = int(ckpt["meta"]["sample_rate"])
-    inf = apply_overrides(ckpt["config"], []).inference  # the checkpoint's plan, as export uses
+    trained = apply_overrides(ckpt["config"], [])
+    inf = trained.inference  # the checkpoint's plan, as export uses
+    file_rate = args.rate or trained.data.get("mat_sample_rate")  # for files that do not state their rate
     if args.window_s:
         inf.window_s = args.window_s
     plan = WindowPlan.for_model(model, inf, rate)
@@ -171,7 +177,11 @@ def cmd_denoise(args: argparse.Namespace) -> int:
     for src, rel in inputs:
         dst = outdir / rel
         try:
-            enhance_file(model, rate, src, dst, plan, device=device, batch_windows=int(inf.batch_windows))
+            if src.suffix.lower() in SIGNAL_SUFFIXES:
+                variable = trained.data.get("mat_variable")
+                enhance_signal_file(model, rate, src, dst, plan, device, int(inf.batch_windows), file_rate, variable)
+            else:
+                enhance_file(model, rate, src, dst, plan, device=device, batch_windows=int(inf.batch_windows))
             print(f"{src} -> {dst}")
         except DenoiseVCError as exc:
             failures += 1
@@ -199,13 +209,21 @@ def _check_levels(gains: list[float] | None, snrs: list[float] | None) -> None:
 
 
 def evaluate_checkpoint(
-    checkpoint: str | Path, overrides: list[str], gains=None, snrs=None, device: str = "auto", steps: int | None = None
+    checkpoint: str | Path,
+    overrides: list[str],
+    gains=None,
+    snrs=None,
+    device: str = "auto",
+    steps: int | None = None,
+    plots: str | None = None,
 ):
     """(results per level, sample rate) of a checkpoint (a path, a shipped model's name, or None for the shipped
-    default) on its test set; overrides change the data config."""
+    default) on its test set, each segment through `denoise`'s sliding windows (the checkpoint's inference plan);
+    overrides change the data config; `plots` is a folder for one figure per level."""
     from denoise_vc.checkpoint import load_model
     from denoise_vc.config import apply_overrides, resolve_paths
     from denoise_vc.evaluation import evaluate_levels
+    from denoise_vc.inference import WindowPlan
     from denoise_vc.pretrained import resolve_checkpoint
     from denoise_vc.solvers.base import pick_device
     from denoise_vc.solvers.factory import build_eval_set
@@ -218,7 +236,11 @@ def evaluate_checkpoint(
     data = cfg.data
     levels = _levels(gains, snrs, cfg.evaluate)
     test = build_eval_set(cfg, "test", int(data.test_segment_length), int(data.test_items))
-    results = evaluate_levels(model, test, levels, full=True, peaks=bool(data.peaks), device=device_t)
+    plan = WindowPlan.for_model(model, cfg.inference, int(data.sample_rate))
+    results = evaluate_levels(
+        model, test, levels, full=True, peaks=bool(data.peaks), device=device_t, band_hz=data.get("band_hz"),
+        plan=plan, plots=plots,
+    )  # fmt: skip
     return results, int(data.sample_rate)
 
 
@@ -233,7 +255,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         not_an_input(args.json, checkpoint)
     if args.noisy or args.clean:
         return _evaluate_folders(args, checkpoint)
-    results, rate = evaluate_checkpoint(checkpoint, args.overrides, args.gains, args.snrs, args.device, args.steps)
+    results, rate = evaluate_checkpoint(
+        checkpoint, args.overrides, args.gains, args.snrs, args.device, args.steps, args.plots
+    )
     print(format_table(results, rate))
     if args.json:
         _write_json(
@@ -252,8 +276,10 @@ def _evaluate_folders(args: argparse.Namespace, checkpoint: Path) -> int:
 
     if not args.noisy:
         raise DenoiseVCError("--clean needs --noisy DIR, the noisy recordings to denoise and score")
-    if args.gains or args.snrs or args.overrides:
-        raise DenoiseVCError("--gains, --snrs and key=value overrides apply to the test set, not to --noisy folders")
+    if args.gains or args.snrs or args.overrides or args.plots:
+        raise DenoiseVCError(
+            "--gains, --snrs, --plots and key=value overrides apply to the test set, not to --noisy folders"
+        )
     pairs, extra_clean = pair_folders(args.noisy, args.clean)
     if args.clean is None:
         from denoise_vc.dnsmos import check_available
@@ -447,6 +473,7 @@ def _denoise_example(noisy_path: Path, clean, rate: int, out_dir: Path, checkpoi
             device="auto",
             window_s=None,
             steps=None,
+            rate=None,
         )
     )
     denoised, _ = sf.read(out_dir / noisy_path.name, dtype="float32")
@@ -471,7 +498,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     overrides = DEMO_OVERRIDES + _overrides(args.overrides)
     cfg = _train_config(overrides)
     check_settings(cfg)  # a bad training setting is refused before anything is written
-    build_denoiser(cfg.model, int(cfg.seed), int(cfg.data.sample_rate))
+    build_denoiser(cfg.model, int(cfg.seed), int(cfg.data.sample_rate), cfg.data.get("normalize"))
     build_denoise_loss(cfg.loss, int(cfg.data.sample_rate))
     run_dir = Path(cfg.run_dir)
     shipped = None
@@ -521,7 +548,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_models)
 
     p = sub.add_parser("denoise", help="denoise files or folders of any length")
-    p.add_argument("inputs", nargs="+", help="audio files or folders")
+    p.add_argument("inputs", nargs="+", help="audio (wav/flac/ogg) or biosignal (.mat, .hea, .csv) files or folders")
     p.add_argument("-o", "--output", required=True, help="output folder (inputs are never overwritten)")
     p.add_argument(
         "--checkpoint",
@@ -531,6 +558,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.add_argument("--window-s", type=float, default=None, help="window length in seconds (default from config)")
     p.add_argument("--steps", type=int, default=None, help="diffusion checkpoints: network passes (default: trained)")
+    p.add_argument(
+        "--rate", type=int, default=None, help=".mat/.csv files that state no rate: their rate in Hz (default: trained)"
+    )
     p.set_defaults(func=cmd_denoise)
 
     p = sub.add_parser(
@@ -544,6 +574,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", help="also write the results as JSON here")
     p.add_argument("--gains", type=float, nargs="+", help="noise gains (default 0.3 0.5 0.6 1.0)")
     p.add_argument("--snrs", type=float, nargs="+", help="SNR levels in dB instead of / besides gains")
+    p.add_argument(
+        "--plots", metavar="DIR", help="test set: one figure per level here (ECG: clean/noisy/denoised beats)"
+    )
     p.add_argument("--device", default="auto")
     p.add_argument("--steps", type=int, default=None, help="diffusion checkpoints: network passes (default: trained)")
     p.add_argument("overrides", nargs="*", help="key=value overrides of the checkpoint's config")

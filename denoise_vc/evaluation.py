@@ -42,20 +42,48 @@ def evaluate_levels(
     peaks: bool = False,
     batch_size: int = 8,
     device: str = "cpu",
+    band_hz=None,
+    plan=None,
+    plots: str | Path | None = None,
 ) -> dict[str, dict[str, float | None]]:
-    """Mean metrics per level `(gain, snr_db)`; `full=False` computes SI-SDR only (fast, for validation)."""
+    """Mean metrics per level `(gain, snr_db)`; `full=False` computes SI-SDR only (fast, for validation).
+    With `peaks` (ECG), the clinical scores too, against the segments' annotated beats where the data has them.
+    With an inference `plan`, each segment runs through `denoise`'s sliding windows (e.g. 5 s, stitched by
+    cross-fades) instead of in one piece; `plots` (a folder) gets one figure of the first segment per level."""
+    from denoise_vc.inference import enhance_array
+
     results = {}
     for gain, snr_db in levels:
         noisy = noisy_at(dataset, gain, snr_db)
-        denoised = denoise_batches(model, noisy, batch_size, device)
+        if plan is None:
+            denoised = denoise_batches(model, noisy, batch_size, device)
+        else:
+            with torch.inference_mode():
+                denoised = np.stack([enhance_array(model.eval(), x, plan, device) for x in noisy])
+        if plots:
+            _plot_level(Path(plots), level_name(gain, snr_db), dataset, noisy, denoised, peaks)
         rows = []
-        for est, ref, nsy in zip(denoised, dataset.clean, noisy):
+        beats = getattr(dataset, "beats", None) or [None] * len(noisy)
+        for est, ref, nsy, known in zip(denoised, dataset.clean, noisy, beats):
             if full:
-                rows.append(score_pair(est, ref, nsy, dataset.sample_rate, peaks=peaks))
+                rows.append(score_pair(est, ref, nsy, dataset.sample_rate, peaks=peaks, beats=known, band_hz=band_hz))
             else:
                 rows.append({"si_sdr": si_sdr(est, ref), "si_sdr_noisy": si_sdr(nsy, ref)})
         results[level_name(gain, snr_db)] = mean_scores(rows)
     return results
+
+
+def _plot_level(folder: Path, level: str, dataset: FixedSet, noisy: np.ndarray, denoised: np.ndarray, peaks: bool):
+    from denoise_vc.plots import plot_beats, plot_example
+
+    title = f"test segment 0 at noise level {level}"
+    if peaks:
+        beats = dataset.beats[0] if getattr(dataset, "beats", None) else None
+        plot_beats(folder / f"beats_{level}.png", dataset.clean[0], noisy[0], denoised[0], dataset.sample_rate, beats,
+                   title)  # fmt: skip
+    else:
+        plot_example(dataset.clean[0], noisy[0], denoised[0], dataset.sample_rate, folder / f"example_{level}.png",
+                     title)  # fmt: skip
 
 
 COLUMNS = [
@@ -66,8 +94,14 @@ COLUMNS = [
     ("pesq", "PESQ out"),
     ("stoi_noisy", "STOI in"),
     ("stoi", "STOI out"),
-    ("peak_f1", "peak F1"),
-    ("r_amp_error", "R-amp err"),
+    ("r_f1_noisy", "R F1 in"),
+    ("r_f1", "R F1 out"),
+    ("r_se", "R Se out"),
+    ("r_pp", "R PP out"),
+    ("r_amp_error_noisy", "R-amp in"),
+    ("r_amp_error", "R-amp out"),
+    ("band_snr_noisy", "bandSNR in"),
+    ("band_snr", "bandSNR out"),
 ]
 # Folder evaluation: every metric of the noisy input (in) beside the output's (out) and the improvement.
 FILE_COLUMNS = [
@@ -98,6 +132,12 @@ def format_table(results: dict[str, dict[str, float | None]], sample_rate: int) 
     """A plain-text table with one row per level; the last line says how PESQ/STOI were computed or why not."""
     lines = format_rows(results, COLUMNS, "level")
     lines.append(f"SI-SDR in dB; in = noisy input, out = denoised; {quality_note([sample_rate])}")
+    if any("r_f1" in row for row in results.values()):
+        lines.append(
+            "R peaks: neurokit2 detector vs the annotated beats (else the detector on the clean signal), one-to-one"
+            " within 150 ms (wfdb compare_annotations); R-amp = mean relative R-amplitude error; band SNR in dB"
+            " over the data's band (data.band_hz)"
+        )
     return "\n".join(lines)
 
 

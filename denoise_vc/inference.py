@@ -225,6 +225,7 @@ def enhance_file(
     honour_umask(tmp)
     os.close(fd)
     written = 0
+    bounded = _subtype(info) not in FLOAT_SUBTYPES  # integer PCM would wrap around; float keeps physical units
     try:
         with (
             sf.SoundFile(str(src)) as reader,
@@ -235,7 +236,7 @@ def enhance_file(
                 nonlocal written
                 out = _resample_chunk(from_model, enhanced, last)
                 out = out[:, : max(0, info.frames - written)]
-                writer.write(np.clip(out.T, -1.0, 1.0))
+                writer.write(np.clip(out.T, -1.0, 1.0) if bounded else out.T)
                 written += out.shape[1]
 
             for block in reader.blocks(blocksize=max(1, int(block_s * rate)), dtype="float32", always_2d=True):
@@ -258,6 +259,40 @@ def enhance_file(
     return dst
 
 
+def enhance_signal_file(
+    model: nn.Module,
+    model_rate: int,
+    src: str | Path,
+    dst: str | Path,
+    plan: WindowPlan,
+    device: str | torch.device = "cpu",
+    batch_windows: int = 4,
+    rate: int | None = None,
+    mat_variable: str | None = None,
+) -> Path:
+    """A .mat, WFDB or CSV biosignal through the model into `dst`, in the source's format, units and length.
+
+    The rate is the file's own (WFDB header, a .mat's `fs`, a CSV time column), else `rate`, else the model's.
+    Nothing is clipped: values leave at the input's physical scale."""
+    from denoise_vc.audio import resample
+    from denoise_vc.signal_files import read_signal
+
+    signal = read_signal(src, mat_variable)
+    x = signal.data.astype(np.float32)
+    if x.shape[-1] == 0:
+        raise AudioFileError(f"{src}: contains no samples")
+    if not np.all(np.isfinite(x)):
+        raise AudioFileError(f"{src}: contains NaN or Inf samples")
+    file_rate = int(signal.sample_rate or rate or model_rate)
+    try:
+        out = enhance_array(model, resample(x, file_rate, model_rate), plan, device, batch_windows)
+    except (RuntimeError, ValueError) as exc:
+        raise model_failure(src, exc) from None
+    out = resample(out, model_rate, file_rate)
+    out = np.pad(out, ((0, 0), (0, max(0, x.shape[-1] - out.shape[-1]))), mode="edge")[:, : x.shape[-1]]
+    return signal.write_like(dst, out)
+
+
 def model_failure(
     src: str | Path,
     exc: Exception,
@@ -269,6 +304,9 @@ def model_failure(
     if isinstance(exc, torch.OutOfMemoryError) or "out of memory" in first.lower():
         return InferenceError(f"{src}: out of GPU memory while {doing}: {advice}")
     return InferenceError(f"{src}: the model failed on this file while {doing} ({type(exc).__name__}: {first})")
+
+
+FLOAT_SUBTYPES = ("FLOAT", "DOUBLE")
 
 
 def _subtype(info) -> str:

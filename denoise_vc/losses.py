@@ -30,24 +30,43 @@ class L1Loss(nn.Module):
 
 
 class PeakWeightedL1(nn.Module):
-    """L1 with weight `1 + peak_weight * |target| / max|target|` per sample (per item maximum)."""
+    """L1 with weight `1 + peak_weight * |target - m| / max|target - m|` per sample, m the item's median: peaks
+    are measured from the baseline (an ECG's isoelectric line sits at -0.3 mV), not from zero."""
 
     def __init__(self, peak_weight: float = 1.0) -> None:
         super().__init__()
         self.peak_weight = float(peak_weight)
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        magnitude = target.detach().abs()
+        target_d = target.detach()
+        magnitude = (target_d - target_d.median(dim=-1, keepdim=True).values).abs()
         relative = magnitude / magnitude.amax(dim=-1, keepdim=True).clamp_min(1e-8)
         return ((1.0 + self.peak_weight * relative) * (pred - target).abs()).mean()
 
 
-def cwt_scales(num_scales: int = 36, min_scale: float = 1.0, max_scale: float = 36.0, spacing: str = "linear"):
+def cwt_scales(num_scales: int, min_scale: float, max_scale: float, spacing: str = "log") -> np.ndarray:
     if spacing == "linear":
         return np.linspace(min_scale, max_scale, num_scales)
     if spacing == "log":
         return np.geomspace(min_scale, max_scale, num_scales)
     raise ConfigError(f"loss.wavelet.spacing must be 'linear' or 'log', not {spacing!r}")
+
+
+def band_scales(band_hz, sample_rate: int, num_scales: int = 36, spacing: str = "log") -> np.ndarray:
+    """Morlet scales whose centre frequencies span `band_hz` = [low, high] at `sample_rate`: the same band in
+    Hz covers the same physiology or phonetics at 360 Hz, 1 kHz or 16 kHz."""
+    try:
+        low, high = (float(f) for f in band_hz)
+    except (TypeError, ValueError):
+        raise ConfigError(f"loss.wavelet.band_hz must be [low, high] in Hz, not {band_hz!r}") from None
+    nyquist = sample_rate / 2.0
+    if not 0 < low < high:
+        raise ConfigError(f"loss.wavelet.band_hz {band_hz!r}: needs 0 < low < high")
+    high = min(high, 0.8 * nyquist)  # a Morlet centred nearer Nyquist is cut by it
+    if low >= high:
+        raise ConfigError(f"loss.wavelet.band_hz {band_hz!r}: nothing of it lies below {0.8 * nyquist:g} Hz")
+    centre = pywt.central_frequency("morl")  # cycles per sample at scale 1
+    return cwt_scales(num_scales, centre * sample_rate / high, centre * sample_rate / low, spacing)
 
 
 class MorletCWT(nn.Module):
@@ -98,13 +117,14 @@ class MorletCWT(nn.Module):
 
 
 class WaveletLoss(nn.Module):
-    """Mean absolute difference of Morlet CWT coefficients."""
+    """Mean absolute difference of Morlet CWT coefficients over scales spanning `band_hz` (Hz, at the data's
+    rate); errors at each scale are weighed alike, so slow baseline drift and sharp QRS edges both count."""
 
     def __init__(
-        self, num_scales: int = 36, min_scale: float = 1.0, max_scale: float = 36.0, spacing: str = "linear"
+        self, band_hz=(0.5, 40.0), num_scales: int = 36, spacing: str = "log", sample_rate: int = 1000
     ) -> None:
         super().__init__()
-        self.cwt = MorletCWT(cwt_scales(num_scales, min_scale, max_scale, spacing))
+        self.cwt = MorletCWT(band_scales(band_hz, sample_rate, num_scales, spacing))
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return (self.cwt(pred) - self.cwt(target)).abs().mean()
@@ -113,10 +133,12 @@ class WaveletLoss(nn.Module):
 class CombinedLoss(nn.Module):
     """Peak-weighted L1 + alpha * wavelet loss (the research notes' WeightedCombinedLoss)."""
 
-    def __init__(self, peak_weight: float = 1.0, alpha: float = 0.1, wavelet: dict | None = None) -> None:
+    def __init__(
+        self, peak_weight: float = 1.0, alpha: float = 0.1, wavelet: dict | None = None, sample_rate: int = 1000
+    ) -> None:
         super().__init__()
         self.waveform = PeakWeightedL1(peak_weight)
-        self.wavelet = WaveletLoss(**(wavelet or {}))
+        self.wavelet = WaveletLoss(**{"sample_rate": sample_rate, **(wavelet or {})})
         self.alpha = float(alpha)
 
     @property

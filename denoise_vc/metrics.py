@@ -1,12 +1,11 @@
 """Evaluation metrics on numpy waveforms: SI-SDR, PESQ (wb at 16 kHz, nb at 8 kHz), STOI and ESTOI, and for
-heartbeat-like signals R-peak amplitude error and peak-detection F1."""
+ECG / heartbeat signals the clinical ones of `ecg_metrics` (R-peak Se/PP/F1, R-amplitude error, band SNR)."""
 
 from __future__ import annotations
 
 import warnings
 
 import numpy as np
-from scipy.signal import find_peaks
 
 from denoise_vc.audio import resample
 
@@ -52,46 +51,6 @@ def stoi_score(estimate: np.ndarray, reference: np.ndarray, sample_rate: int, ex
         return float(stoi(reference, estimate, sample_rate, extended=extended))
 
 
-def detect_r_peaks(x: np.ndarray, sample_rate: int) -> np.ndarray:
-    """R peaks: local maxima above half the 99th-percentile height over the median baseline, >= 250 ms apart."""
-    x = _above_baseline(x)
-    height = 0.5 * np.percentile(x, 99)
-    peaks, _ = find_peaks(x, height=max(height, 1e-6), distance=max(1, int(0.25 * sample_rate)))
-    return peaks
-
-
-def _above_baseline(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float64)
-    return x - np.median(x)
-
-
-def peak_scores(estimate: np.ndarray, reference: np.ndarray, sample_rate: int, tolerance_s: float = 0.05):
-    """(peak F1, mean relative R-amplitude error) of `estimate` against the peaks found in `reference`.
-
-    Amplitudes are measured from each signal's median, the way R waves are read off an ECG's isoelectric
-    line, so a recording's DC offset (MIT-BIH lead MLII sits at about -0.3 mV) does not count as peak height.
-    """
-    estimate, reference = _above_baseline(estimate), _above_baseline(reference)
-    ref_peaks = detect_r_peaks(reference, sample_rate)
-    est_peaks = detect_r_peaks(estimate, sample_rate)
-    if len(ref_peaks) == 0:
-        return None, None
-    tol = int(tolerance_s * sample_rate)
-    matched, used, amp_errors = 0, set(), []
-    for p in ref_peaks:
-        candidates = [q for q in est_peaks if abs(q - p) <= tol and q not in used]
-        if candidates:
-            matched += 1
-            used.add(min(candidates, key=lambda q: abs(q - p)))
-        lo, hi = max(0, p - tol), min(len(estimate), p + tol + 1)
-        est_amp = float(np.max(estimate[lo:hi]))
-        amp_errors.append(abs(est_amp - reference[p]) / max(abs(reference[p]), 1e-8))
-    precision = matched / max(len(est_peaks), 1)
-    recall = matched / len(ref_peaks)
-    f1 = 0.0 if matched == 0 else 2 * precision * recall / (precision + recall)
-    return float(f1), float(np.mean(amp_errors))
-
-
 def quality_rate(sample_rate: int) -> int | None:
     """The rate PESQ and STOI are computed at: 16 kHz (PESQ wide-band) and 8 kHz (narrow-band) as they are, any
     other rate of at least 8 kHz resampled to 16 kHz (wide-band), nothing below 8 kHz (heartbeat/ECG data)."""
@@ -130,10 +89,14 @@ def score_pair(
     sample_rate: int,
     peaks: bool = False,
     extended: bool = False,
+    beats: np.ndarray | None = None,
+    band_hz=None,
 ) -> dict[str, float | None]:
     """Every metric for one segment, of the output (`si_sdr`, `pesq`, ...) and of the noisy input (`si_sdr_noisy`,
     `pesq_noisy`, ...) by the same code, and the improvement (`si_sdr_i`, `pesq_i`, ...). SI-SDR is computed at the
-    data's rate, PESQ and STOI (and ESTOI with `extended`) at `quality_rate`; None where a metric is undefined."""
+    data's rate, PESQ and STOI (and ESTOI with `extended`) at `quality_rate`; None where a metric is undefined.
+    With `peaks` (ECG), the `ecg_metrics` scores too, against `beats` (annotated R peaks of `reference`) when
+    given, with the band SNR over `band_hz` (default 0.5-40 Hz)."""
     rate = quality_rate(sample_rate)
     est_q, ref_q, noisy_q = estimate, reference, noisy
     if rate is not None and rate != sample_rate:
@@ -151,7 +114,14 @@ def score_pair(
         out[f"{key}_noisy"], out[key] = before, after
         out[f"{key}_i"] = None if before is None or after is None else after - before
     if peaks:
-        out["peak_f1"], out["r_amp_error"] = peak_scores(estimate, reference, sample_rate)
+        from denoise_vc.ecg_metrics import HEART_BAND_HZ, ecg_scores
+
+        band = tuple(band_hz) if band_hz else HEART_BAND_HZ
+        after = ecg_scores(estimate, reference, sample_rate, beats, band)
+        before = ecg_scores(noisy, reference, sample_rate, beats, band)
+        for key, value in after.items():
+            out[f"{key}_noisy"], out[key] = before[key], value
+            out[f"{key}_i"] = None if value is None or before[key] is None else value - before[key]
     return out
 
 

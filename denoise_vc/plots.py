@@ -90,3 +90,41 @@ def plot_example(
     with figure_file(path, 3, 2, (12, 7), title, layout="constrained") as axes:
         draw_example(axes, clean, noisy, denoised, sample_rate)
     return Path(path)
+
+
+def plot_beats(
+    path: str | Path,
+    clean: np.ndarray,
+    noisy: np.ndarray,
+    denoised: np.ndarray,
+    sample_rate: int,
+    beats: np.ndarray | None,
+    title: str = "",
+    seconds: float = 5.0,
+) -> Path:
+    """An ECG figure: the first `seconds` of clean / noisy / denoised on one amplitude scale (annotated R peaks
+    marked), and each signal's average beat (+-0.4 s around the annotated or detected R peaks), the view a
+    cardiologist checks for a kept QRS shape and amplitude."""
+    from denoise_vc.ecg_metrics import detect_r_peaks
+
+    signals = {"clean": clean, "noisy": noisy, "denoised": denoised}
+    colours = {"clean": "black", "noisy": "tab:red", "denoised": "tab:blue"}
+    n = min(len(clean), int(seconds * sample_rate))
+    t = np.arange(n) / sample_rate
+    beats = detect_r_peaks(clean, sample_rate) if beats is None else np.asarray(beats)
+    half = int(0.4 * sample_rate)
+    inner = beats[(beats >= half) & (beats < len(clean) - half)]
+    with figure_file(path, 2, 1, (10, 6), title) as axes:
+        top, bottom = axes[0, 0], axes[1, 0]
+        for name, x in signals.items():
+            top.plot(t, x[:n], color=colours[name], lw=0.8 if name != "noisy" else 0.5, label=name)
+            if len(inner):
+                mean_beat = np.mean([x[b - half : b + half] for b in inner], axis=0)
+                bottom.plot(np.arange(-half, half) / sample_rate, mean_beat, color=colours[name], label=name)
+        shown = beats[beats < n]
+        top.plot(shown / sample_rate, clean[shown], "kv", ms=5, label="R peaks")
+        top.set(xlabel="time (s)", ylabel="amplitude (input units)")
+        bottom.set(xlabel=f"time from R peak (s), mean of {len(inner)} beats", ylabel="amplitude (input units)")
+        top.legend(loc="upper right", fontsize=8)
+        bottom.legend(loc="upper right", fontsize=8)
+    return Path(path)

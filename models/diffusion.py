@@ -58,6 +58,8 @@ class DiffusionUNet(WaveUNetBody):
     `stochastic` picks the ancestral sampler (fresh noise each step) over the deterministic one.
     """
 
+    normalizable = False  # its solver drives noise_scale / predict_clean directly, at the data's own scale
+
     def __init__(
         self,
         levels: int = 8,

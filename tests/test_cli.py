@@ -128,12 +128,13 @@ def test_heartbeat_data_at_1khz_reports_peak_metrics(tmp_path, capsys):
     capsys.readouterr()
     assert main(["evaluate", "--checkpoint", str(run / "best.pth"), "--json", str(tmp_path / "e.json")]) == 0
     out = capsys.readouterr().out
-    assert "PESQ omitted" in out and "peak F1" in out
+    assert "PESQ omitted" in out and "R F1 out" in out and "bandSNR in" in out
     levels = json.loads((tmp_path / "e.json").read_text())["levels"]
     assert set(levels) == {"0.3", "0.5", "0.6", "1"}
     for row in levels.values():
         assert row["pesq"] is None and row["stoi"] is None
-        assert 0.0 <= row["peak_f1"] <= 1.0 and row["r_amp_error"] >= 0.0
+        assert 0.0 <= row["r_f1"] <= 1.0 and 0.0 <= row["r_f1_noisy"] <= 1.0 and row["r_amp_error"] >= 0.0
+        assert row["band_snr_i"] == pytest.approx(row["band_snr"] - row["band_snr_noisy"])
 
 
 def test_export_bundle_verifies_and_runs_standalone(trained, tmp_path, capsys):

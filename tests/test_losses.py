@@ -15,6 +15,7 @@ from denoise_vc.losses import (
     PeakWeightedL1,
     WaveletLoss,
     WeightedSum,
+    band_scales,
     build_loss,
     cwt_scales,
     si_sdr_torch,
@@ -23,7 +24,9 @@ from denoise_vc.metrics import si_sdr
 from denoise_vc.solvers.factory import build_denoise_loss
 
 
-@pytest.mark.parametrize("scales", [cwt_scales(), cwt_scales(20, 1.0, 150.0, "log"), np.array([0.7, 2.5, 9.0])])
+@pytest.mark.parametrize(
+    "scales", [cwt_scales(36, 1.0, 36.0, "linear"), cwt_scales(20, 1.0, 150.0, "log"), np.array([0.7, 2.5, 9.0])]
+)
 @pytest.mark.parametrize("length", [257, 1000])
 def test_torch_cwt_matches_pywt(scales, length):
     x = np.random.default_rng(length).standard_normal(length)
@@ -57,6 +60,34 @@ def test_peak_weighted_loss_weighs_peak_errors_more_than_l1():
     assert ratio == pytest.approx(3.0 / 1.1, rel=1e-5)  # weights 1 + 2*1 vs 1 + 2*0.05
 
 
+def test_peak_weight_is_measured_from_the_baseline_not_from_zero():
+    """An ECG whose isoelectric line sits at -0.3 mV: errors on the flat baseline weigh 1, as plain L1."""
+    ecg = torch.full((1, 1, 360), -0.3)
+    ecg[..., ::90] = 1.2  # R peaks
+    baseline_error = ecg.clone()
+    baseline_error[..., 45::90] += 0.1  # errors only between the peaks
+    loss = PeakWeightedL1(peak_weight=3.0)
+    assert float(loss(baseline_error, ecg)) == pytest.approx(float(L1Loss()(baseline_error, ecg)), rel=1e-6)
+    assert float(loss(baseline_error + 0.3, ecg + 0.3)) == pytest.approx(float(loss(baseline_error, ecg)), rel=1e-5)
+
+
+@pytest.mark.parametrize("rate", [360, 1000, 16000])
+def test_wavelet_scales_cover_the_band_in_hz_at_any_rate(rate):
+    scales = band_scales([0.5, 40.0], rate, num_scales=12)
+    centres = np.array([pywt.scale2frequency("morl", s) * rate for s in scales])
+    assert centres.max() == pytest.approx(40.0, rel=1e-6) and centres.min() == pytest.approx(0.5, rel=1e-6)
+
+
+def test_wavelet_loss_sees_errors_in_its_band_and_not_far_outside():
+    """At 360 Hz with band 0.5-40 Hz, baseline wander (1 Hz) costs far more than the same power at 150 Hz;
+    the old fixed scales (1-36 samples: 8-290 Hz at 360 Hz) were blind to wander."""
+    rate, t = 360, torch.arange(3600) / 360
+    target = torch.zeros(1, 1, 3600)
+    wander, hiss = torch.sin(2 * np.pi * 1.0 * t), torch.sin(2 * np.pi * 150.0 * t)
+    loss = WaveletLoss([0.5, 40.0], 24, sample_rate=rate)
+    assert float(loss(target + wander, target)) > 10 * float(loss(target + hiss, target))
+
+
 def test_peak_weight_zero_is_plain_l1():
     pred, target = torch.randn(2, 1, 64), torch.randn(2, 1, 64)
     assert float(PeakWeightedL1(0.0)(pred, target)) == pytest.approx(float(L1Loss()(pred, target)))
@@ -64,8 +95,8 @@ def test_peak_weight_zero_is_plain_l1():
 
 def test_combined_is_peak_weighted_plus_alpha_wavelet():
     pred, target = torch.randn(2, 1, 512), torch.randn(2, 1, 512)
-    combined = CombinedLoss(peak_weight=0.5, alpha=0.3, wavelet={"num_scales": 6, "max_scale": 6})
-    expected = PeakWeightedL1(0.5)(pred, target) + 0.3 * WaveletLoss(6, 1.0, 6.0)(pred, target)
+    combined = CombinedLoss(peak_weight=0.5, alpha=0.3, wavelet={"band_hz": [1, 40], "num_scales": 6}, sample_rate=360)
+    expected = PeakWeightedL1(0.5)(pred, target) + 0.3 * WaveletLoss([1, 40], 6, sample_rate=360)(pred, target)
     assert float(combined(pred, target)) == pytest.approx(float(expected), rel=1e-5)
 
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from denoise_vc.data.synth import heartbeat_like, speech_like
-from denoise_vc.metrics import mean_scores, peak_scores, pesq_mode, quality_note, quality_rate, score_pair, si_sdr
+from denoise_vc.metrics import mean_scores, pesq_mode, quality_note, quality_rate, score_pair, si_sdr
 
 
 def test_si_sdr_is_scale_invariant_and_orders_by_noise():
@@ -26,17 +26,13 @@ def test_pesq_and_stoi_only_where_defined():
     assert low["pesq"] is None and low["stoi"] is None
 
 
-def test_peak_scores_for_heartbeats():
-    beat = heartbeat_like(10.0, 1000, 3).signal
-    assert peak_scores(beat, beat, 1000) == (1.0, 0.0)
-    halved = beat.copy()
-    halved *= 0.5
-    f1, amp = peak_scores(halved, beat, 1000)
-    assert f1 == 1.0 and amp == pytest.approx(0.5, abs=1e-6)
-    f1_flat, _ = peak_scores(
-        np.zeros_like(beat) + 1e-3 * np.random.default_rng(0).standard_normal(len(beat)), beat, 1000
-    )
-    assert f1_flat < 0.5
+def test_score_pair_reports_ecg_scores_for_output_and_input():
+    beat = heartbeat_like(20.0, 1000, 3)
+    noisy = beat.signal + 0.3 * np.random.default_rng(0).standard_normal(beat.signal.size).astype(np.float32)
+    row = score_pair(beat.signal, beat.signal, noisy, 1000, peaks=True, beats=beat.r_peaks)
+    assert row["r_f1"] == 1.0 and row["r_amp_error"] == 0.0 and row["band_snr"] > 100
+    assert row["band_snr_noisy"] < row["band_snr"] and row["r_amp_error_noisy"] > 0.0
+    assert row["band_snr_i"] == pytest.approx(row["band_snr"] - row["band_snr_noisy"])
 
 
 def test_mean_scores_skips_undefined_values():

@@ -15,10 +15,10 @@ from denoise_vc.data.levels import Level, draw_level
 from denoise_vc.data.mixing import (
     MixSettings,
     apply_bandpass,
+    beats_in,
+    crops_with_start,
     make_noise_segment,
     mix,
-    random_crop,
-    random_crops,
     scale_to_level,
 )
 from denoise_vc.data.reverb import ReverbSettings, reverberate
@@ -32,18 +32,21 @@ def _pick_source(corpus: Corpus, rng: np.random.Generator) -> int:
 
 def cut_pair(
     corpus: Corpus, length: int, settings: MixSettings, rng: np.random.Generator, min_rms: float = 0.0
-) -> tuple[np.ndarray, np.ndarray]:
-    """A (clean, noise) pair of `length` samples; retries a few times to find clean above `min_rms`."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """A (clean, noise, beats) triple of `length` samples, retrying a few times to find clean above `min_rms`;
+    beats are the clean crop's annotated R peaks where the corpus knows them, else None."""
     for _ in range(10):
         i = _pick_source(corpus, rng)
         if corpus.paired:  # crop both at one offset, without copying whole recordings per item
-            clean, noise = random_crops([corpus.clean[i], corpus.noise[i]], length, rng)
+            (clean, noise), start = crops_with_start([corpus.clean[i], corpus.noise[i]], length, rng)
         else:
-            clean = random_crop(corpus.clean[i], length, rng)
+            (clean,), start = crops_with_start([corpus.clean[i]], length, rng)
             noise = make_noise_segment(list(corpus.noise), length, settings, rng)
         if np.sqrt(np.mean(clean**2)) >= min_rms:
             break
-    return apply_bandpass(clean, settings), apply_bandpass(noise, settings)
+    known = corpus.beats[i] if corpus.beats else None
+    beats = None if known is None else beats_in(known, len(corpus.clean[i]), start, length)
+    return apply_bandpass(clean, settings), apply_bandpass(noise, settings), beats
 
 
 class TrainSet(Dataset):
@@ -77,7 +80,7 @@ class TrainSet(Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         rng = np.random.default_rng([self.seed, self.epoch, index])
-        speech, noise = cut_pair(self.corpus, self.length, self.settings, rng)
+        speech, noise, _ = cut_pair(self.corpus, self.length, self.settings, rng)
         target = speech
         if self.rirs and not self.corpus.paired and self.reverb.prob > 0 and rng.random() < self.reverb.prob:
             rir = self.rirs[int(rng.integers(len(self.rirs)))]
@@ -108,6 +111,7 @@ class FixedSet(Dataset):
         pairs = [cut_pair(corpus, segment_length, settings, rng, min_rms=0.3 * ref) for _ in range(count)]
         self.clean = np.stack([p[0] for p in pairs])
         self.noise = np.stack([p[1] for p in pairs])
+        self.beats = [p[2] for p in pairs]  # annotated R peaks per segment (None where unknown)
         self.clean.setflags(write=False)
         self.noise.setflags(write=False)
         self.sample_rate = corpus.sample_rate

@@ -35,17 +35,31 @@ def phase_shuffle(noise: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def random_crops(arrays: list[np.ndarray], length: int, rng: np.random.Generator) -> list[np.ndarray]:
     """Copies of `length` samples from one random offset shared by equally long arrays (tiled when shorter)."""
+    return crops_with_start(arrays, length, rng)[0]
+
+
+def crops_with_start(arrays: list[np.ndarray], length: int, rng: np.random.Generator) -> tuple[list[np.ndarray], int]:
+    """`random_crops` and the offset it cut at (in the arrays tiled end to end when they are shorter)."""
     n = len(arrays[0])
     if n < length:
         reps = int(np.ceil(length / max(n, 1))) + 1
         arrays, n = [np.tile(a, reps) for a in arrays], n * reps
     start = int(rng.integers(0, n - length + 1))
-    return [np.array(a[start : start + length], dtype=np.float32, copy=True) for a in arrays]
+    return [np.array(a[start : start + length], dtype=np.float32, copy=True) for a in arrays], start
 
 
 def random_crop(x: np.ndarray, length: int, rng: np.random.Generator) -> np.ndarray:
     """A copy of `length` samples from a random offset of `x` (tiled when `x` is shorter)."""
     return random_crops([x], length, rng)[0]
+
+
+def beats_in(beats: np.ndarray, recording_length: int, start: int, length: int) -> np.ndarray:
+    """The beat samples of a recording that fall in the crop [start, start + length), relative to the crop,
+    counting the recording as tiled end to end as `crops_with_start` does."""
+    beats = np.asarray(beats, dtype=np.int64)
+    copies = start // max(recording_length, 1) + 2
+    tiled = (beats[None, :] + recording_length * np.arange(copies)[:, None]).ravel()
+    return np.sort(tiled[(tiled >= start) & (tiled < start + length)] - start)
 
 
 @dataclass(frozen=True)

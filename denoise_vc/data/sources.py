@@ -22,6 +22,9 @@ from denoise_vc.errors import AudioFileError, ConfigError
 
 SPLITS = ("train", "valid", "test")
 BUILTIN_CLEAN = ("builtin_speech", "builtin_heartbeat")
+# record: whole recordings per split as with files (one heart per record, so the test heart is never trained on),
+# with the noise split in time by default (a noise database holds a few long records)
+SPLIT_BY = ("files", "record", "time")
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,7 @@ class Corpus:
     clean: tuple[np.ndarray, ...]
     noise: tuple[np.ndarray, ...]
     paired: bool = False  # noise[i] belongs to clean[i], sample for sample
+    beats: tuple[np.ndarray | None, ...] = ()  # annotated R-peak samples of clean[i] (ECG), () when none known
 
 
 def split_seed(seed: int, split: str, *extra: str | int) -> int:
@@ -44,12 +48,18 @@ def _readonly(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def _builtin_clean(kind: str, count: int, seconds: float, sr: int, seed: int, split: str) -> list[np.ndarray]:
-    out = []
+def _builtin_clean(kind: str, count: int, seconds: float, sr: int, seed: int, split: str):
+    """(recordings, beats): generated heartbeats come with the R peaks the generator placed."""
+    out, beats = [], []
     for i in range(count):
         s = split_seed(seed, split, "clean", i)
-        out.append(speech_like(seconds, sr, s) if kind == "builtin_speech" else heartbeat_like(seconds, sr, s).signal)
-    return out
+        if kind == "builtin_speech":
+            out.append(speech_like(seconds, sr, s))
+        else:
+            heart = heartbeat_like(seconds, sr, s)
+            out.append(heart.signal)
+            beats.append(heart.r_peaks)
+    return out, beats
 
 
 def _builtin_noise(kinds: list[str], seconds: float, sr: int, seed: int, split: str) -> list[np.ndarray]:
@@ -68,35 +78,73 @@ def _split_files(files: list[Path], split: str, fractions: dict, seed: int) -> l
     return [files[i] for i in sorted(order[lo:hi])]
 
 
-def _time_portion(x: np.ndarray, split: str, fractions: dict) -> np.ndarray:
-    """The split's contiguous stretch of one long recording: train first, then valid, then test."""
-    n_valid = int(round(fractions.get("valid", 0.1) * len(x)))
-    n_test = int(round(fractions.get("test", 0.1) * len(x)))
-    n_train = len(x) - n_valid - n_test
-    bounds = {"train": (0, n_train), "valid": (n_train, n_train + n_valid), "test": (n_train + n_valid, len(x))}
-    lo, hi = bounds[split]
-    return x[lo:hi]
+def time_bounds(n: int, split: str, fractions: dict) -> tuple[int, int]:
+    """The split's contiguous stretch [lo, hi) of a recording of n samples: train first, then valid, then test."""
+    n_valid = int(round(fractions.get("valid", 0.1) * n))
+    n_test = int(round(fractions.get("test", 0.1) * n))
+    n_train = n - n_valid - n_test
+    bounds = {"train": (0, n_train), "valid": (n_train, n_train + n_valid), "test": (n_train + n_valid, n)}
+    return bounds[split]
+
+
+def load_beats(path: Path, sample_rate: int) -> np.ndarray | None:
+    """Annotated R peaks of a recording, at `sample_rate`: a WFDB record's `.atr` beats (rhythm and quality
+    marks left out), or `<name>.peaks.csv` beside any recording (one sample index per line at the recording's
+    own rate, an optional header); None when neither exists."""
+    from denoise_vc.ecg_metrics import BEAT_SYMBOLS
+
+    csv_file = path.with_name(path.stem + ".peaks.csv")
+    if path.suffix.lower() == ".hea" and path.with_suffix(".atr").exists():
+        import wfdb
+
+        try:
+            ann = wfdb.rdann(str(path.with_suffix("")), "atr")
+            native = float(wfdb.rdheader(str(path.with_suffix(""))).fs)
+        except Exception as exc:  # wfdb raises many types for damaged annotation files
+            raise AudioFileError(f"{path.with_suffix('.atr')}: not a readable annotation file ({exc})") from None
+        samples = np.array([s for s, sym in zip(ann.sample, ann.symbol) if sym in BEAT_SYMBOLS], dtype=np.float64)
+    elif csv_file.exists():
+        lines = [ln.split(",")[0].strip() for ln in csv_file.read_text().splitlines() if ln.strip()]
+        try:
+            samples = np.array([float(v) for v in (lines[1:] if lines and not _is_number(lines[0]) else lines)])
+        except ValueError:
+            raise AudioFileError(f"{csv_file}: peak samples must be numbers, one per line") from None
+        native = float(audio_info(path).samplerate) if path.suffix.lower() in AUDIO_SUFFIXES else sample_rate
+    else:
+        return None
+    return np.round(samples * sample_rate / native).astype(np.int64)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
 
 
 def _load_folder(
     folder: str, sr: int, split: str, fractions: dict, seed: int, load: dict, split_by: str = "files"
-) -> list[np.ndarray]:
+) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
     """The split's recordings, mono at `sr`: whole files per split, or (split_by=time, for a few long records
     such as ECG) the split's stretch of every file, so no sample is in two splits. Every file's header is
     checked, whatever its split, and all unusable files are named in one error, so a corpus is repaired in
     one pass, not one per run."""
-    if split_by not in ("files", "time"):
-        raise ConfigError(f"data.split_by / data.noise_split_by must be files or time, got {split_by!r}")
+    if split_by not in SPLIT_BY:
+        raise ConfigError(f"data.split_by / data.noise_split_by must be one of {', '.join(SPLIT_BY)}, got {split_by!r}")
     every = list_audio_files(folder)
     files = every if split_by == "time" else _split_files(every, split, fractions, seed)
     if not files:
         raise AudioFileError(f"{folder}: no .wav/.flac/.ogg/.mat/.hea files found")
-    loaded, problems = [], []
+    loaded, beats, problems = [], [], []
     for f in every:
         try:
             if f in files:
                 x = load_audio(f, sr, mono=True, **load)[0][0]
-                loaded.append(_time_portion(x, split, fractions) if split_by == "time" else x)
+                lo, hi = time_bounds(len(x), split, fractions) if split_by == "time" else (0, len(x))
+                loaded.append(x[lo:hi])
+                known = load_beats(f, sr)
+                beats.append(None if known is None else known[(known >= lo) & (known < hi)] - lo)
             elif f.suffix.lower() in AUDIO_SUFFIXES and audio_info(f).frames == 0:
                 raise AudioFileError(f"{f}: contains no samples")
         except AudioFileError as exc:
@@ -108,7 +156,7 @@ def _load_folder(
             f"{folder}: {len(problems)} of {len(every)} files unusable (fix or remove them): {'; '.join(problems[:3])}"
             + ("; ..." if len(problems) > 3 else "")
         )
-    return loaded
+    return loaded, beats
 
 
 def _load_pairs(noisy_dir: str, clean_dir: str, sr: int, split: str, fractions: dict, seed: int, load: dict):
@@ -177,20 +225,21 @@ def _build_corpus_cached(key: tuple) -> Corpus:
         return Corpus(sr, tuple(map(_readonly, clean)), tuple(map(_readonly, noise)), paired=True)
 
     if cfg["clean"] in BUILTIN_CLEAN:
-        clean = _builtin_clean(
+        clean, beats = _builtin_clean(
             cfg["clean"], int(counts.get(split, 4)), float(builtin.get("utterance_s", 4.0)), sr, seed, split
         )
     else:
-        clean = _load_folder(cfg["clean"], sr, split, fractions, seed, load_args, split_by)
+        clean, beats = _load_folder(cfg["clean"], sr, split, fractions, seed, load_args, split_by)
     if cfg["noise"] == "builtin":
         noise_s = float(builtin.get("noise_s", 30.0)) * (1.0 if split == "train" else 0.5)
         noise = _builtin_noise(list(cfg["noise_kinds"]), noise_s, sr, seed, split)
     else:
-        noise_split = cfg.get("noise_split_by") or split_by
-        noise = _load_folder(cfg["noise"], sr, split, fractions, seed, load_args, noise_split)
+        noise_split = cfg.get("noise_split_by") or ("time" if split_by == "record" else split_by)
+        noise = _load_folder(cfg["noise"], sr, split, fractions, seed, load_args, noise_split)[0]
     ref = _corpus_rms(clean)
     noise = [n * (ref / (np.sqrt(np.mean(np.square(n, dtype=np.float64))) + 1e-12)) for n in noise]
-    return Corpus(sr, tuple(map(_readonly, clean)), tuple(map(_readonly, noise)), paired=False)
+    known = tuple(beats) if any(b is not None for b in beats) else ()
+    return Corpus(sr, tuple(map(_readonly, clean)), tuple(map(_readonly, noise)), paired=False, beats=known)
 
 
 def _thaw(frozen):

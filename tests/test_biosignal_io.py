@@ -1,0 +1,120 @@
+"""Amplitude-true biosignal denoising: a model trained on robustly normalised windows (data.normalize=robust)
+returns ECG at its own physical scale, and `denoise` writes float WAV, WFDB, .mat and CSV back in their own
+format, units and variable names, without clipping."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+import wfdb
+from scipy.io import loadmat, savemat
+
+from denoise_vc.cli import main
+from denoise_vc.data.synth import heartbeat_like
+from denoise_vc.models.normalized import Normalized
+from tests.conftest import TINY
+
+RATE = 360
+
+
+@pytest.fixture(scope="module")
+def ecg_model(tmp_path_factory):
+    """A small Wave-U-Net trained for a minute on built-in heartbeats at 360 Hz whose R waves are 0.8 mV."""
+    run = tmp_path_factory.mktemp("ecg") / "run"
+    overrides = [*TINY, "data.segment_length=2048", "data.test_segment_length=4096", "data.items_per_epoch=64"]
+    overrides += ["data.builtin.utterance_s=20.0", "data.builtin.noise_s=20.0", "solver.epochs=20", "loss=peak_l1"]
+    assert main(["train", f"run_dir={run}", "data=heartbeat", f"data.sample_rate={RATE}", *overrides]) == 0
+    return run / "best.pth"
+
+
+def ecg_3mv(seconds: float = 30.0, seed: int = 11) -> tuple[np.ndarray, np.ndarray]:
+    """A real-shaped lead with 3 mV R waves above an isoelectric line at -0.3 mV, and its R-peak samples."""
+    beat = heartbeat_like(seconds, RATE, seed)
+    return (beat.signal / beat.signal[beat.r_peaks].mean() * 3.0 - 0.3).astype(np.float32), beat.r_peaks
+
+
+def r_amplitudes(x: np.ndarray, peaks: np.ndarray) -> np.ndarray:
+    return x[peaks] - np.median(x)
+
+
+def test_normalisation_is_inverted_exactly():
+    x = torch.tensor(ecg_3mv(5.0)[0])[None, None].repeat(2, 1, 1) * torch.tensor([1.0, 1000.0])[:, None, None]
+    out = Normalized(torch.nn.Identity())(x)
+    for item_out, item in zip(out, x):  # mV and uV alike: float32 rounding only
+        assert (item_out - item).abs().max() <= 1e-6 * item.abs().max()
+
+
+def test_a_3_mv_ecg_keeps_its_r_peaks_through_denoise(ecg_model, tmp_path):
+    """The model heard 0.8 mV R waves only; a 3 mV lead must come back neither clipped (the old output tanh and
+    the [-1, 1] clip of `denoise` held it at 1) nor scaled."""
+    clean, peaks = ecg_3mv()
+    sf.write(tmp_path / "lead.wav", clean, RATE, subtype="FLOAT")
+    assert (
+        main(["denoise", str(tmp_path / "lead.wav"), "-o", str(tmp_path / "out"), "--checkpoint", str(ecg_model)]) == 0
+    )
+    out, rate = sf.read(tmp_path / "out" / "lead.wav", dtype="float32")
+    assert rate == RATE and out.shape == clean.shape
+    assert out.max() > 2.5, f"output peaks at {out.max():.2f} mV: clipped"
+    error = np.abs(r_amplitudes(out, peaks) / r_amplitudes(clean, peaks) - 1)
+    assert np.median(error) < 0.08 and error.max() < 0.2, f"R amplitudes off by {np.median(error):.1%} (median)"
+    assert np.corrcoef(out, clean)[0, 1] > 0.97
+    assert abs(np.median(out) - np.median(clean)) < 0.05 * 3.0  # the isoelectric line stays within 5 % of the R wave
+
+
+def denoise_one(checkpoint, src, out_dir, *extra) -> int:
+    return main(["denoise", str(src), "-o", str(out_dir), "--checkpoint", str(checkpoint), *extra])
+
+
+def test_wfdb_records_come_back_as_wfdb_with_their_own_header(ecg_model, tmp_path):
+    clean, peaks = ecg_3mv()
+    leads = np.stack([clean, 0.5 * clean + 0.2], axis=1).astype(np.float64)
+    wfdb.wrsamp(
+        "rec", fs=RATE, units=["mV", "mV"], sig_name=["MLII", "V5"], p_signal=leads, fmt=["212", "16"],
+        adc_gain=[200.0, 400.0], baseline=[1024, -7], comments=["age 61"], write_dir=str(tmp_path),
+    )  # fmt: skip
+    assert denoise_one(ecg_model, tmp_path / "rec.hea", tmp_path / "out") == 0
+    before, after = wfdb.rdrecord(str(tmp_path / "rec")), wfdb.rdrecord(str(tmp_path / "out" / "rec"))
+    for field in ("fs", "units", "sig_name", "fmt", "adc_gain", "baseline", "sig_len", "comments"):
+        assert getattr(after, field) == getattr(before, field), field
+    out = after.p_signal[:, 0]
+    assert out.max() > 2.5
+    assert np.median(np.abs(r_amplitudes(out, peaks) / r_amplitudes(clean, peaks) - 1)) < 0.08
+    assert np.corrcoef(after.p_signal[:, 1], leads[:, 1])[0, 1] > 0.95  # every lead is denoised, none dropped
+
+
+def test_mat_files_keep_their_variable_orientation_and_other_variables(ecg_model, tmp_path):
+    clean, peaks = ecg_3mv()
+    savemat(tmp_path / "drive.mat", {"ecg": clean[:, None].astype(np.float64), "fs": float(RATE), "note": "car"})
+    assert denoise_one(ecg_model, tmp_path / "drive.mat", tmp_path / "out") == 0
+    before, after = loadmat(tmp_path / "drive.mat"), loadmat(tmp_path / "out" / "drive.mat")
+    assert after["ecg"].shape == before["ecg"].shape == (clean.size, 1)
+    assert float(after["fs"].squeeze()) == RATE and str(after["note"][0]) == "car"
+    out = after["ecg"][:, 0]
+    assert np.median(np.abs(r_amplitudes(out, peaks) / r_amplitudes(clean, peaks) - 1)) < 0.08
+
+
+def test_csv_keeps_its_header_delimiter_and_time_column(ecg_model, tmp_path):
+    clean, peaks = ecg_3mv()
+    time = np.arange(clean.size) / RATE
+    rows = "\n".join(f"{t:.6f};{v:.6f}" for t, v in zip(time, clean))
+    (tmp_path / "ecg.csv").write_text("time;lead_II\n" + rows + "\n")
+    assert denoise_one(ecg_model, tmp_path / "ecg.csv", tmp_path / "out") == 0
+    lines = (tmp_path / "out" / "ecg.csv").read_text().splitlines()
+    assert lines[0] == "time;lead_II" and len(lines) == clean.size + 1
+    table = np.array([[float(c) for c in line.split(";")] for line in lines[1:]])
+    np.testing.assert_allclose(table[:, 0], time, atol=1e-6)
+    assert np.median(np.abs(r_amplitudes(table[:, 1], peaks) / r_amplitudes(clean, peaks) - 1)) < 0.08
+
+
+def test_a_mat_file_without_a_rate_takes_rate_from_the_command_line(ecg_model, tmp_path, capsys):
+    clean, _ = ecg_3mv(10.0)
+    savemat(tmp_path / "a.mat", {"x": clean.astype(np.float64)})
+    assert denoise_one(ecg_model, tmp_path / "a.mat", tmp_path / "out", "--rate", str(2 * RATE)) == 0
+    out = loadmat(tmp_path / "out" / "a.mat")["x"].ravel()
+    assert out.size == clean.size  # resampled to the model's rate and back, same length
+    savemat(tmp_path / "two.mat", {"x": clean, "y": clean})
+    assert denoise_one(ecg_model, tmp_path / "two.mat", tmp_path / "out2") != 0
+    err = capsys.readouterr().err
+    assert "two.mat" in err and "data.mat_variable" in err and "Traceback" not in err
