@@ -498,7 +498,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     overrides = DEMO_OVERRIDES + _overrides(args.overrides)
     cfg = _train_config(overrides)
     check_settings(cfg)  # a bad training setting is refused before anything is written
-    build_denoiser(cfg.model, int(cfg.seed), int(cfg.data.sample_rate), cfg.data.get("normalize"))
+    build_denoiser(
+        cfg.model, int(cfg.seed), int(cfg.data.sample_rate), cfg.data.get("normalize"), bool(cfg.data.get("residual"))
+    )
     build_denoise_loss(cfg.loss, int(cfg.data.sample_rate))
     run_dir = Path(cfg.run_dir)
     shipped = None

@@ -203,7 +203,7 @@ def _preflight(cfg: DictConfig) -> None:
     from denoise_vc.solvers.factory import build_denoise_loss, build_denoiser
 
     rate = int(cfg.data.sample_rate)
-    build_denoiser(cfg.model, int(cfg.seed), rate, cfg.data.get("normalize"))
+    build_denoiser(cfg.model, int(cfg.seed), rate, cfg.data.get("normalize"), bool(cfg.data.get("residual")))
     build_denoise_loss(cfg.loss, rate)
     load_callbacks(cfg.solver.get("callbacks"))
 

@@ -24,15 +24,23 @@ def robust_stats(x: torch.Tensor, eps: float = 1e-6) -> tuple[torch.Tensor, torc
 
 
 class Normalized(nn.Module):
-    """`net` run on robustly normalised input, its output returned at the input's scale and offset."""
+    """`net` run on robustly normalised input, its output returned at the input's scale and offset.
 
-    def __init__(self, net: nn.Module) -> None:
+    With `residual`, the network's output is added to its input (it predicts what to remove): a lead that is
+    already clean passes through nearly untouched, so the model cannot blur a high-SNR ECG it need not change."""
+
+    def __init__(self, net: nn.Module, residual: bool = False) -> None:
         super().__init__()
         self.net = net
+        self.residual = bool(residual)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         offset, scale = robust_stats(x)
-        return self.net((x - offset) / scale) * scale + offset
+        normalized = (x - offset) / scale
+        out = self.net(normalized)
+        if self.residual:
+            out = out + normalized
+        return out * scale + offset
 
     def __getattr__(self, name: str):
         """The wrapped model's own facts (valid_length, lookahead, ...) read through the wrapper."""

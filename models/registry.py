@@ -24,12 +24,16 @@ def build_model(name: str, **args: Any) -> nn.Module:
     """Build a registered model; unknown names and bad arguments raise ValueError with the choices.
 
     `robust_norm=True` (a denoiser's argument, set by data.normalize=robust and stored with the others) wraps
-    it in `Normalized`, so signals in physical units go in and come out at their own scale."""
+    it in `Normalized`, so signals in physical units go in and come out at their own scale; `residual=True`
+    (data.residual) adds the network's output to its input there."""
     from denoise_vc.models.normalized import Normalized
 
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; choose from {', '.join(sorted(MODELS))}")
     robust_norm = bool(args.pop("robust_norm", False))
+    residual = bool(args.pop("residual", False))
+    if residual and not robust_norm:
+        raise ValueError("data.residual=true needs data.normalize=robust")
     if robust_norm and not getattr(MODELS[name], "normalizable", True):
         raise ValueError(f"model {name!r} cannot run on normalised input (data.normalize=robust); use none")
     try:
@@ -37,9 +41,11 @@ def build_model(name: str, **args: Any) -> nn.Module:
     except TypeError as exc:
         raise ValueError(f"model {name!r}: {exc}") from None
     if robust_norm:
-        model = Normalized(model)
+        model = Normalized(model, residual)
         model.registry_name = name
         args["robust_norm"] = True
+        if residual:
+            args["residual"] = True
     model.init_args = dict(args)
     return model
 

@@ -49,18 +49,23 @@ def build_eval_set(cfg: DictConfig, split: str, segment_length: int, count: int)
     )
 
 
-def build_denoiser(model_cfg, seed: int, sample_rate: int | None = None, normalize: str | None = None):
+def build_denoiser(
+    model_cfg, seed: int, sample_rate: int | None = None, normalize: str | None = None, residual: bool = False
+):
     """The configured model with weights initialised from `seed` (the same seed gives the same model).
 
     `sample_rate` (the data's) is passed to models whose constructor takes one (STFT sizes in ms); the
     model stores it with its other arguments, so its checkpoint rebuilds it at that rate. `normalize`
-    (`data.normalize`) = robust runs it on robustly normalised windows, for signals in physical units."""
+    (`data.normalize`) = robust runs it on robustly normalised windows, for signals in physical units; with
+    `residual` (`data.residual`) its output is added to its input there."""
     name, args = model_args(model_cfg)
     normalize = str(normalize or "none")
     if normalize not in NORMALIZATIONS:
         raise ConfigError(f"data.normalize must be one of {', '.join(NORMALIZATIONS)}, not {normalize!r}")
     if normalize == "robust":
         args["robust_norm"] = True
+    if residual:
+        args["residual"] = True
     cls = MODELS.get(name)
     if sample_rate is not None and cls is not None and "sample_rate" in inspect.signature(cls).parameters:
         args["sample_rate"] = int(sample_rate)
@@ -84,7 +89,8 @@ def build_solver(cfg: DictConfig) -> DenoiseSolver:
     data = cfg.data
     seed = int(cfg.seed)
     rate = int(data.sample_rate)
-    model = build_denoiser(cfg.model, seed, rate, data.get("normalize"))  # config mistakes surface before data loads
+    # the model first: config mistakes surface before any data is loaded
+    model = build_denoiser(cfg.model, seed, rate, data.get("normalize"), bool(data.get("residual")))
     loss = build_denoise_loss(cfg.loss, rate)
     gain, snr_db = noise_levels(data)
     level_dbfs = parse_level(data.get("level_dbfs"), "data.level_dbfs")

@@ -12,8 +12,12 @@ import wfdb
 from scipy.io import loadmat, savemat
 
 from denoise_vc.cli import main
+from denoise_vc.config import compose_config
 from denoise_vc.data.synth import heartbeat_like
+from denoise_vc.errors import ConfigError
+from denoise_vc.models import build_model
 from denoise_vc.models.normalized import Normalized
+from denoise_vc.solvers.factory import build_denoiser
 from tests.conftest import TINY
 
 RATE = 360
@@ -44,6 +48,26 @@ def test_normalisation_is_inverted_exactly():
     out = Normalized(torch.nn.Identity())(x)
     for item_out, item in zip(out, x):  # mV and uV alike: float32 rounding only
         assert (item_out - item).abs().max() <= 1e-6 * item.abs().max()
+
+
+class Silent(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.zeros_like(x)
+
+
+def test_a_residual_model_that_removes_nothing_passes_the_lead_through():
+    x = torch.tensor(ecg_3mv(5.0)[0])[None, None]
+    assert (Normalized(Silent(), residual=True)(x) - x).abs().max() <= 1e-6 * x.abs().max()
+    assert (Normalized(Silent())(x) - x.median()).abs().max() == 0  # without it, the network owns the whole output
+
+
+def test_residual_is_stored_with_the_model_and_needs_robust_normalisation():
+    cfg = compose_config(["data=heartbeat", "data.residual=true", "model=wave_unet", "model.levels=3"])
+    model = build_denoiser(cfg.model, 0, 1000, cfg.data.normalize, cfg.data.residual)
+    clone = build_model(model.registry_name, **model.init_args)
+    assert clone.residual and clone.init_args == {**model.init_args}
+    with pytest.raises(ConfigError, match="data.residual=true needs data.normalize=robust"):
+        build_denoiser(cfg.model, 0, 1000, "none", True)
 
 
 def test_a_3_mv_ecg_keeps_its_r_peaks_through_denoise(ecg_model, tmp_path):
