@@ -26,20 +26,24 @@ def robust_stats(x: torch.Tensor, eps: float = 1e-6) -> tuple[torch.Tensor, torc
 class Normalized(nn.Module):
     """`net` run on robustly normalised input, its output returned at the input's scale and offset.
 
-    With `residual`, the network's output is added to its input (it predicts what to remove): a lead that is
-    already clean passes through nearly untouched, so the model cannot blur a high-SNR ECG it need not change."""
+    With `residual`, the network's output, times a learned gate that starts at 0, is added to its input (it
+    predicts what to remove): training starts from the identity, and a lead that is already clean passes
+    through nearly untouched, so the model does not blur a high-SNR ECG it need not change."""
 
     def __init__(self, net: nn.Module, residual: bool = False) -> None:
         super().__init__()
         self.net = net
         self.residual = bool(residual)
+        if self.residual:  # ReZero-style gate: a new model is the identity and learns what to remove from there
+            self.gate = nn.Parameter(torch.zeros(1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         offset, scale = robust_stats(x)
         normalized = (x - offset) / scale
-        out = self.net(normalized)
         if self.residual:
-            out = out + normalized
+            out = normalized + self.gate * self.net(normalized)
+        else:
+            out = self.net(normalized)
         return out * scale + offset
 
     def __getattr__(self, name: str):

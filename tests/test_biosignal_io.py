@@ -55,9 +55,13 @@ class Silent(torch.nn.Module):
         return torch.zeros_like(x)
 
 
-def test_a_residual_model_that_removes_nothing_passes_the_lead_through():
+def test_a_residual_model_starts_as_the_identity_and_learns_from_there():
     x = torch.tensor(ecg_3mv(5.0)[0])[None, None]
     assert (Normalized(Silent(), residual=True)(x) - x).abs().max() <= 1e-6 * x.abs().max()
+    fresh = Normalized(torch.nn.Conv1d(1, 1, 5, padding=2), residual=True)
+    assert (fresh(x) - x).abs().max() <= 1e-6 * x.abs().max()  # the gate starts closed
+    fresh(x).sub(0.5 * x).abs().mean().backward()
+    assert fresh.gate.grad.abs() > 0  # ...and opens as soon as there is something to remove
     assert (Normalized(Silent())(x) - x.median()).abs().max() == 0  # without it, the network owns the whole output
 
 
