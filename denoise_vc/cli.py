@@ -493,14 +493,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from denoise_vc.evaluation import format_table
     from denoise_vc.pretrained import EXAMPLE_CLEAN, EXAMPLE_NOISY, EXAMPLE_SOURCE, shipped_models
     from denoise_vc.settings import check_settings
-    from denoise_vc.solvers.factory import build_denoise_loss, build_denoiser
+    from denoise_vc.solvers.factory import build_denoise_loss, build_denoiser, denoiser_options
 
     overrides = DEMO_OVERRIDES + _overrides(args.overrides)
     cfg = _train_config(overrides)
     check_settings(cfg)  # a bad training setting is refused before anything is written
-    build_denoiser(
-        cfg.model, int(cfg.seed), int(cfg.data.sample_rate), cfg.data.get("normalize"), bool(cfg.data.get("residual"))
-    )
+    build_denoiser(cfg.model, int(cfg.seed), int(cfg.data.sample_rate), *denoiser_options(cfg.data))
     build_denoise_loss(cfg.loss, int(cfg.data.sample_rate))
     run_dir = Path(cfg.run_dir)
     shipped = None

@@ -200,10 +200,10 @@ def _preflight(cfg: DictConfig) -> None:
     """Check the model, loss and callbacks here, so a config mistake is one error line, not one failed
     trial each."""
     from denoise_vc.solvers.base import load_callbacks
-    from denoise_vc.solvers.factory import build_denoise_loss, build_denoiser
+    from denoise_vc.solvers.factory import build_denoise_loss, build_denoiser, denoiser_options
 
     rate = int(cfg.data.sample_rate)
-    build_denoiser(cfg.model, int(cfg.seed), rate, cfg.data.get("normalize"), bool(cfg.data.get("residual")))
+    build_denoiser(cfg.model, int(cfg.seed), rate, *denoiser_options(cfg.data))
     build_denoise_loss(cfg.loss, rate)
     load_callbacks(cfg.solver.get("callbacks"))
 

@@ -10,9 +10,24 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 NORMALIZATIONS = ("none", "robust")  # data.normalize
 HEADROOM = 2.0  # scale = HEADROOM x the largest |x - median|: the clean target sits inside [-0.5, 0.5]
+
+
+def highpass(x: torch.Tensor, cycles: float, order: int = 2) -> torch.Tensor:
+    """Zero-phase Butterworth high-pass of (..., T) at `cycles` (cutoff / sample rate): the magnitude a forward-
+    backward `order`-pole filter has, applied in the frequency domain after reflecting 1/cycles samples at each
+    end, so the window's edges do not ring. Removes the baseline wander below an ECG's band before the network."""
+    n = x.shape[-1]
+    pad = min(n - 1, int(round(1.0 / cycles)))
+    padded = F.pad(x, (pad, pad), mode="reflect") if pad > 0 else x
+    freqs = torch.fft.rfftfreq(padded.shape[-1], device=x.device, dtype=torch.float64)
+    gain = 1.0 / (1.0 + (cycles / freqs.clamp_min(1e-12)) ** (2 * order))
+    gain[0] = 0.0
+    spectrum = torch.fft.rfft(padded.to(torch.float64)) * gain
+    return torch.fft.irfft(spectrum, padded.shape[-1])[..., pad : pad + n].to(x.dtype)
 
 
 def robust_stats(x: torch.Tensor, eps: float = 1e-6) -> tuple[torch.Tensor, torch.Tensor]:
@@ -26,18 +41,24 @@ def robust_stats(x: torch.Tensor, eps: float = 1e-6) -> tuple[torch.Tensor, torc
 class Normalized(nn.Module):
     """`net` run on robustly normalised input, its output returned at the input's scale and offset.
 
-    With `residual`, the network's output, times a learned gate that starts at 0, is added to its input (it
-    predicts what to remove): training starts from the identity, and a lead that is already clean passes
-    through nearly untouched, so the model does not blur a high-SNR ECG it need not change."""
+    With `highpass_cycles` (cutoff / sample rate) the window is first high-passed (zero phase) and put back at its
+    median level: baseline wander below the band is removed by a filter, as ECG front-ends do, and the network
+    only answers for the band. With `residual`, the network's output, times a learned gate that starts at 0, is
+    added to its input (it predicts what to remove): training starts from the identity, and a lead that is
+    already clean passes through nearly untouched, so the model does not blur a high-SNR ECG it need not change."""
 
-    def __init__(self, net: nn.Module, residual: bool = False) -> None:
+    def __init__(self, net: nn.Module, residual: bool = False, highpass_cycles: float = 0.0) -> None:
         super().__init__()
         self.net = net
         self.residual = bool(residual)
+        self.highpass_cycles = float(highpass_cycles)
         if self.residual:  # ReZero-style gate: a new model is the identity and learns what to remove from there
             self.gate = nn.Parameter(torch.zeros(1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        level = x.median(dim=-1, keepdim=True).values
+        if self.highpass_cycles > 0:  # the output keeps the input's level, not its wander
+            x = highpass(x, self.highpass_cycles) + level
         offset, scale = robust_stats(x)
         normalized = (x - offset) / scale
         if self.residual:

@@ -25,13 +25,19 @@ def build_model(name: str, **args: Any) -> nn.Module:
 
     `robust_norm=True` (a denoiser's argument, set by data.normalize=robust and stored with the others) wraps
     it in `Normalized`, so signals in physical units go in and come out at their own scale; `residual=True`
-    (data.residual) adds the network's output to its input there."""
+    (data.residual) adds the network's output to its input there; `highpass_cycles` (data.highpass_hz / rate)
+    high-passes the window first."""
     from denoise_vc.models.normalized import Normalized
 
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; choose from {', '.join(sorted(MODELS))}")
     robust_norm = bool(args.pop("robust_norm", False))
     residual = bool(args.pop("residual", False))
+    highpass_cycles = float(args.pop("highpass_cycles", 0.0) or 0.0)
+    if highpass_cycles and not robust_norm:
+        raise ValueError("data.highpass_hz needs data.normalize=robust")
+    if not 0.0 <= highpass_cycles < 0.5:
+        raise ValueError(f"data.highpass_hz must lie below half the sample rate (got {highpass_cycles:g} x the rate)")
     if residual and not robust_norm:
         raise ValueError("data.residual=true needs data.normalize=robust")
     if robust_norm and not getattr(MODELS[name], "normalizable", True):
@@ -41,11 +47,13 @@ def build_model(name: str, **args: Any) -> nn.Module:
     except TypeError as exc:
         raise ValueError(f"model {name!r}: {exc}") from None
     if robust_norm:
-        model = Normalized(model, residual)
+        model = Normalized(model, residual, highpass_cycles)
         model.registry_name = name
         args["robust_norm"] = True
         if residual:
             args["residual"] = True
+        if highpass_cycles:
+            args["highpass_cycles"] = highpass_cycles
     model.init_args = dict(args)
     return model
 

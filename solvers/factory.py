@@ -50,14 +50,20 @@ def build_eval_set(cfg: DictConfig, split: str, segment_length: int, count: int)
 
 
 def build_denoiser(
-    model_cfg, seed: int, sample_rate: int | None = None, normalize: str | None = None, residual: bool = False
+    model_cfg,
+    seed: int,
+    sample_rate: int | None = None,
+    normalize: str | None = None,
+    residual: bool = False,
+    highpass_hz: float | None = None,
 ):
     """The configured model with weights initialised from `seed` (the same seed gives the same model).
 
     `sample_rate` (the data's) is passed to models whose constructor takes one (STFT sizes in ms); the
     model stores it with its other arguments, so its checkpoint rebuilds it at that rate. `normalize`
     (`data.normalize`) = robust runs it on robustly normalised windows, for signals in physical units; with
-    `residual` (`data.residual`) its output is added to its input there."""
+    `residual` (`data.residual`) its output is added to its input there, and `highpass_hz` (`data.highpass_hz`)
+    removes the baseline below that frequency first."""
     name, args = model_args(model_cfg)
     normalize = str(normalize or "none")
     if normalize not in NORMALIZATIONS:
@@ -66,6 +72,10 @@ def build_denoiser(
         args["robust_norm"] = True
     if residual:
         args["residual"] = True
+    if highpass_hz:
+        if not sample_rate:
+            raise ConfigError("data.highpass_hz needs data.sample_rate")
+        args["highpass_cycles"] = float(highpass_hz) / int(sample_rate)
     cls = MODELS.get(name)
     if sample_rate is not None and cls is not None and "sample_rate" in inspect.signature(cls).parameters:
         args["sample_rate"] = int(sample_rate)
@@ -75,6 +85,11 @@ def build_denoiser(
             return build_model(name, **args)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
+
+
+def denoiser_options(data_cfg) -> tuple:
+    """(normalize, residual, highpass_hz) of a data config, for `build_denoiser`."""
+    return data_cfg.get("normalize"), bool(data_cfg.get("residual")), data_cfg.get("highpass_hz")
 
 
 def build_denoise_loss(loss_cfg, sample_rate: int | None = None) -> torch.nn.Module:
@@ -90,7 +105,7 @@ def build_solver(cfg: DictConfig) -> DenoiseSolver:
     seed = int(cfg.seed)
     rate = int(data.sample_rate)
     # the model first: config mistakes surface before any data is loaded
-    model = build_denoiser(cfg.model, seed, rate, data.get("normalize"), bool(data.get("residual")))
+    model = build_denoiser(cfg.model, seed, rate, *denoiser_options(data))
     loss = build_denoise_loss(cfg.loss, rate)
     gain, snr_db = noise_levels(data)
     level_dbfs = parse_level(data.get("level_dbfs"), "data.level_dbfs")

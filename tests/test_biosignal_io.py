@@ -65,6 +65,24 @@ def test_a_residual_model_starts_as_the_identity_and_learns_from_there():
     assert (Normalized(Silent())(x) - x.median()).abs().max() == 0  # without it, the network owns the whole output
 
 
+def test_the_window_highpass_is_a_zero_phase_butterworth_and_removes_wander():
+    from scipy.signal import butter, sosfiltfilt
+
+    from denoise_vc.models.normalized import highpass
+
+    lead, _ = ecg_3mv(60.0)
+    t = np.arange(lead.size) / RATE
+    wander = 1.5 * np.sin(2 * np.pi * 0.15 * t)
+    noisy = (lead + wander).astype(np.float64)
+    ours = highpass(torch.tensor(noisy)[None, None], 0.5 / RATE)[0, 0].numpy()
+    reference = sosfiltfilt(butter(2, 0.5, btype="highpass", fs=RATE, output="sos"), noisy)
+    middle = slice(10 * RATE, -10 * RATE)  # away from the ends, where the two pad differently
+    assert np.abs(ours[middle] - reference[middle]).max() < 0.01 * np.abs(reference).max()
+    model = Normalized(Silent(), residual=True, highpass_cycles=0.5 / RATE)
+    out = model(torch.tensor(noisy, dtype=torch.float32)[None, None])[0, 0].detach().numpy()
+    assert np.abs(out - lead)[middle].max() < 0.15 * np.abs(wander).max()  # the wander is gone, the beats stay
+
+
 def test_residual_is_stored_with_the_model_and_needs_robust_normalisation():
     cfg = compose_config(["data=heartbeat", "data.residual=true", "model=wave_unet", "model.levels=3"])
     model = build_denoiser(cfg.model, 0, 1000, cfg.data.normalize, cfg.data.residual)
