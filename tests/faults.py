@@ -15,10 +15,16 @@ def fail_once(solver, row: dict) -> None:
     """After epoch $DENOISE_VC_TEST_FAIL_EPOCH, the first time only: keep a copy of that epoch's last.pth
     beside the marker file $DENOISE_VC_TEST_FAIL_MARKER, write the marker, raise."""
     marker = Path(os.environ[MARKER])
-    if row["epoch"] == int(os.environ[EPOCH]) and not marker.exists():
-        shutil.copyfile(solver.run_dir / "last.pth", marker.with_suffix(".pth"))
-        marker.write_text("failed once\n")
-        raise RuntimeError(f"injected failure after epoch {row['epoch']}")
+    if row["epoch"] != int(os.environ[EPOCH]):
+        return
+    try:  # created atomically: of trials running side by side, exactly one fails
+        handle = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        return
+    shutil.copyfile(solver.run_dir / "last.pth", marker.with_suffix(".pth"))
+    os.write(handle, b"failed once\n")
+    os.close(handle)
+    raise RuntimeError(f"injected failure after epoch {row['epoch']}")
 
 
 def arm(monkeypatch, epoch: int, marker: Path) -> str:
