@@ -144,12 +144,17 @@ def read_csv(path: Path) -> SignalFile:
         raise AudioFileError(f"{path}: CSV holds no rows")
     header = None if _numeric(rows[0]) else [c.strip() for c in rows[0]]
     body = rows[1:] if header else rows
+    if not body:
+        raise AudioFileError(f"{path}: CSV holds a header but no data rows")
+    width = len(header) if header else len(body[0])
+    bad = next((i for i, r in enumerate(body) if len(r) != width), None)
+    if bad is not None:
+        row = bad + 1 + bool(header)
+        raise AudioFileError(f"{path}: CSV row {row} has {len(body[bad])} columns, not {width}")
     try:
         table = np.array([[float(c) for c in r] for r in body], dtype=np.float64)
     except ValueError:
         raise AudioFileError(f"{path}: CSV has non-numeric values below its header") from None
-    if table.ndim != 2 or table.shape[0] == 0:
-        raise AudioFileError(f"{path}: CSV rows have different numbers of columns or no data")
     time_col = next((i for i, name in enumerate(header or []) if name.lower() in TIME_COLUMNS), None)
     channels = [i for i in range(table.shape[1]) if i != time_col]
     if not channels:

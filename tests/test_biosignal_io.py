@@ -164,3 +164,28 @@ def test_a_mat_file_without_a_rate_takes_rate_from_the_command_line(ecg_model, t
     assert denoise_one(ecg_model, tmp_path / "two.mat", tmp_path / "out2") != 0
     err = capsys.readouterr().err
     assert "two.mat" in err and "data.mat_variable" in err and "Traceback" not in err
+
+
+def test_bad_csv_files_get_one_line_errors_naming_the_file(ecg_model, tmp_path, capsys):
+    cases = {
+        "ragged.csv": "time,lead\n0.0,0.1\n0.0027,0.2,0.3\n",
+        "words.csv": "time,lead\n0.0,0.1\n0.0027,high\n",
+        "header_only.csv": "time,lead\n",
+        "backwards.csv": "time,lead\n0.2,0.1\n0.1,0.2\n0.0,0.3\n",
+    }
+    expected = {
+        "ragged.csv": "row 3 has 3 columns, not 2",
+        "words.csv": "non-numeric values",
+        "header_only.csv": "no data rows",
+        "backwards.csv": "does not increase",
+    }
+    for name, text in cases.items():
+        (tmp_path / "in" / name).parent.mkdir(exist_ok=True)
+        (tmp_path / "in" / name).write_text(text)
+    assert denoise_one(ecg_model, tmp_path / "in", tmp_path / "out") == 1  # every file failed
+    err = capsys.readouterr().err
+    for name, message in expected.items():
+        line = next(line for line in err.splitlines() if name in line)
+        assert message in line, line
+    assert "Traceback" not in err
+    assert not list((tmp_path / "out").rglob("*")) if (tmp_path / "out").exists() else True  # nothing partial
