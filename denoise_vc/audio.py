@@ -5,8 +5,6 @@ Inputs are never modified; every returned array is a fresh copy.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +12,7 @@ import soundfile as sf
 import soxr
 
 from denoise_vc.errors import AudioFileError
-from denoise_vc.paths import honour_umask
+from denoise_vc.paths import write_atomically
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 MAT_SUFFIX = ".mat"
@@ -182,19 +180,9 @@ def load_audio(
 def write_audio_atomic(path: str | Path, x: np.ndarray, sample_rate: int, subtype: str | None = None) -> Path:
     """Write (channels, time) or (time,) audio to a temp file beside `path`, then rename it into place."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     x = np.asarray(x, dtype=np.float32)
     data = x.T if x.ndim == 2 else x
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix or ".wav", dir=path.parent)
-    honour_umask(tmp)
-    os.close(fd)
-    try:
-        sf.write(tmp, data, sample_rate, subtype=subtype)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomically(path, lambda tmp: sf.write(tmp, data, sample_rate, subtype=subtype), path.suffix or ".wav")
 
 
 def list_audio_files(root: str | Path, suffixes: tuple[str, ...] = SUPPORTED_SUFFIXES) -> list[Path]:

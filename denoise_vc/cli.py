@@ -323,17 +323,9 @@ def _denoise_folder(checkpoint: Path, noisy: Path, outdir: Path, device: str, st
 
 
 def _write_json(path: Path, payload: dict) -> None:
-    import os
-    import tempfile
+    from denoise_vc.paths import write_atomically
 
-    from denoise_vc.paths import honour_umask
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    honour_umask(tmp)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(payload, handle, indent=2)
-    os.replace(tmp, path)
+    write_atomically(path, lambda tmp: Path(tmp).write_text(json.dumps(payload, indent=2)))
 
 
 def _vc_config(overrides: list[str]):

@@ -9,7 +9,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from denoise_vc import configs
 from denoise_vc.errors import ConfigError
-from denoise_vc.paths import honour_umask
+from denoise_vc.paths import write_atomically
 
 CONFIG_DIR = Path(configs.__file__).resolve().parent
 
@@ -131,15 +131,5 @@ def load_yaml(path: str | Path) -> DictConfig:
 
 def save_yaml(cfg: DictConfig | dict, path: str | Path) -> Path:
     """Write a config as YAML atomically."""
-    import os
-    import tempfile
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     text = OmegaConf.to_yaml(OmegaConf.create(to_plain(cfg) if isinstance(cfg, DictConfig) else cfg))
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    honour_umask(tmp)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
-    return path
+    return write_atomically(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))

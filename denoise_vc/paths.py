@@ -8,6 +8,7 @@ overwrite files elsewhere.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from denoise_vc.errors import ConfigError
@@ -33,6 +34,28 @@ def not_an_input(output: str | Path, *inputs: str | Path) -> Path:
         if out == Path(src).expanduser().resolve():
             raise ConfigError(f"{output}: output would overwrite the input {src}; choose another output path")
     return Path(output)
+
+
+def write_atomically(path: str | Path, write: Callable[[str], object], suffix: str | None = None) -> Path:
+    """Call `write(tmp)` on a temp file beside `path`, then rename it into place: `path` holds the old content or
+    the whole new one, never a part; the temp file is removed if writing fails. `suffix` (default: `path`'s)
+    is the temp name's ending, for writers that choose a format by it."""
+    import os
+    import tempfile
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix if suffix is None else suffix,
+                               dir=path.parent)  # fmt: skip
+    os.close(fd)
+    honour_umask(tmp)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
 
 
 def honour_umask(path: str | Path) -> None:

@@ -20,7 +20,7 @@ import numpy as np
 
 from denoise_vc.audio import MAT_SUFFIX, WFDB_SUFFIX, is_signal_variable, load_mat, load_wfdb
 from denoise_vc.errors import AudioFileError
-from denoise_vc.paths import honour_umask
+from denoise_vc.paths import honour_umask, write_atomically
 
 CSV_SUFFIX = ".csv"
 SIGNAL_SUFFIXES = (MAT_SUFFIX, WFDB_SUFFIX, CSV_SUFFIX)
@@ -63,18 +63,6 @@ def read_signal(path: str | Path, mat_variable: str | None = None) -> SignalFile
     raise AudioFileError(f"{path}: not a .mat, .hea or .csv signal file")
 
 
-def _atomic(dst: Path, write: Callable[[str], None]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.stem}.", suffix=dst.suffix, dir=dst.parent)
-    honour_umask(tmp)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, dst)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 # -- MATLAB ---------------------------------------------------------------------------------------------------
 def _read_mat(path: Path, variable: str | None) -> SignalFile:
     from scipy.io import loadmat, savemat
@@ -88,7 +76,7 @@ def _read_mat(path: Path, variable: str | None) -> SignalFile:
     def write(dst: Path, out: np.ndarray) -> None:
         shaped = out if original.ndim == 2 and original.shape[0] == out.shape[0] else out.T
         replaced = dict(variables, **{name: shaped.reshape(original.shape).astype(np.result_type(original, 1.0))})
-        _atomic(dst, lambda tmp: savemat(tmp, replaced))
+        write_atomically(dst, lambda tmp: savemat(tmp, replaced))
 
     return SignalFile(path, data.astype(np.float64), None if rate is None else int(round(rate)), write)
 
@@ -179,7 +167,7 @@ def read_csv(path: Path) -> SignalFile:
                     writer.writerow(header)
                 writer.writerows([[f"{v:.9g}" for v in row] for row in result])
 
-        _atomic(dst, put)
+        write_atomically(dst, put)
 
     return SignalFile(path, np.ascontiguousarray(table[:, channels].T), rate, write)
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +17,7 @@ import numpy as np
 
 from denoise_vc.config import to_plain
 from denoise_vc.errors import AudioFileError, ConfigError
-from denoise_vc.paths import honour_umask
+from denoise_vc.paths import write_atomically
 from denoise_vc.vc.align import dtw_durations, pad_to_multiple, reduce_mean
 from denoise_vc.vc.corpus import Pair, build_pairs
 from denoise_vc.vc.features import LOG_FLOOR, FeatureSettings, clean_wave, extract
@@ -72,24 +70,11 @@ def fingerprint(cfg) -> str:
 
 
 def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".npz", dir=path.parent)
-    honour_umask(tmp)
-    os.close(fd)
-    try:
-        np.savez(tmp, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(path, lambda tmp: np.savez(tmp, **arrays), ".npz")
 
 
 def _write_json(path: Path, payload: Any) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    honour_umask(tmp)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(payload, handle, indent=1)
-    os.replace(tmp, path)
+    write_atomically(path, lambda tmp: Path(tmp).write_text(json.dumps(payload, indent=1), encoding="utf-8"))
 
 
 def _moments(arrays: list[np.ndarray]) -> tuple[list[float] | float, list[float] | float]:
