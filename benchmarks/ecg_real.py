@@ -32,6 +32,7 @@ from real_speech import ModelSystem  # noqa: E402
 
 from denoise_vc.audio import load_audio  # noqa: E402
 from denoise_vc.config import compose_config  # noqa: E402
+from denoise_vc.data.mixing import gain_for_snr  # noqa: E402
 from denoise_vc.data.sources import build_corpus, time_bounds  # noqa: E402
 from denoise_vc.ecg_metrics import band_filter, ecg_scores  # noqa: E402
 
@@ -56,10 +57,10 @@ def test_noise(name: str) -> np.ndarray:
 
 
 def mix_at(clean: np.ndarray, noise: np.ndarray, snr_db: float, offset: int) -> np.ndarray:
+    """`clean` plus the noise from `offset` on at `snr_db`, both powers taken about their means."""
     segment = np.resize(np.roll(noise, -offset), clean.size)
     segment = segment - segment.mean()
-    gain = np.sqrt(np.var(clean) / (np.var(segment) * 10 ** (snr_db / 10)))
-    return clean + gain * segment
+    return clean + gain_for_snr(clean - clean.mean(), segment, snr_db) * segment
 
 
 def neurokit_clean(noisy: np.ndarray, rate: int) -> np.ndarray:

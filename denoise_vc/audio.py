@@ -42,17 +42,27 @@ def _check_finite(x: np.ndarray, path: Path) -> None:
 
 def load_mat(path: Path, variable: str | None = None) -> np.ndarray:
     """Load a 1-D or 2-D numeric array from a MATLAB file as (channels, time)."""
+    return mat_signal(path, read_mat_variables(path), variable)[1]
+
+
+def read_mat_variables(path: Path) -> dict[str, np.ndarray]:
+    """Every variable of a MATLAB file (scipy's `__header__`-style entries left out)."""
     from scipy.io import loadmat
 
     try:
         content = loadmat(str(path))
     except Exception as exc:  # scipy raises several types for bad files
         raise AudioFileError(f"{path}: not a readable MATLAB file ({type(exc).__name__}: {exc})") from None
-    arrays = {k: v for k, v in content.items() if not k.startswith("__") and isinstance(v, np.ndarray)}
+    return {k: v for k, v in content.items() if not k.startswith("__") and isinstance(v, np.ndarray)}
+
+
+def mat_signal(path: Path, arrays: dict[str, np.ndarray], variable: str | None = None) -> tuple[str, np.ndarray]:
+    """(name, (channels, time) float32) of the signal among a MATLAB file's variables: `variable`, or the only
+    numeric array."""
     if variable is not None:
         if variable not in arrays:
             raise AudioFileError(f"{path}: no variable {variable!r} (found: {', '.join(sorted(arrays)) or 'none'})")
-        array = arrays[variable]
+        name = variable
     else:
         numeric = {k: v for k, v in arrays.items() if is_signal_variable(v)}
         if len(numeric) != 1:
@@ -60,7 +70,8 @@ def load_mat(path: Path, variable: str | None = None) -> np.ndarray:
                 f"{path}: set data.mat_variable, the file holds {len(numeric)} numeric array variables "
                 f"({', '.join(sorted(numeric)) or 'none'})"
             )
-        array = next(iter(numeric.values()))
+        name = next(iter(numeric))
+    array = arrays[name]
     if array.dtype.kind not in "fiu":
         raise AudioFileError(f"{path}: variable is not numeric (dtype {array.dtype})")
     array = np.squeeze(np.asarray(array, dtype=np.float32))
@@ -71,7 +82,7 @@ def load_mat(path: Path, variable: str | None = None) -> np.ndarray:
             array = array.T
     else:
         raise AudioFileError(f"{path}: variable has {array.ndim} dimensions, expected 1 or 2")
-    return np.ascontiguousarray(array)
+    return name, np.ascontiguousarray(array)
 
 
 def is_signal_variable(value) -> bool:
@@ -83,6 +94,12 @@ def is_signal_variable(value) -> bool:
 def load_wfdb(path: Path) -> tuple[np.ndarray, int]:
     """A PhysioNet WFDB record (any storage format wfdb reads, e.g. MIT-BIH's 212) as (channels, time) in its
     physical units (mV for ECG), with the record's own sample rate."""
+    record = read_wfdb_record(path)
+    return np.ascontiguousarray(record.p_signal.T, dtype=np.float32), int(round(record.fs))
+
+
+def read_wfdb_record(path: Path):
+    """wfdb's Record of `path` (its .hea) in physical units, with its header fields (gains, formats, ...)."""
     import wfdb
 
     try:
@@ -91,7 +108,7 @@ def load_wfdb(path: Path) -> tuple[np.ndarray, int]:
         raise AudioFileError(f"{path}: not a readable WFDB record ({_short(exc)})") from None
     if record.p_signal is None or record.p_signal.size == 0:
         raise AudioFileError(f"{path}: WFDB record holds no samples")
-    return np.ascontiguousarray(record.p_signal.T, dtype=np.float32), int(round(record.fs))
+    return record
 
 
 def audio_info(path: str | Path) -> sf._SoundFileInfo:

@@ -63,8 +63,7 @@ def evaluate_levels(
         if plots:
             _plot_level(Path(plots), level_name(gain, snr_db), dataset, noisy, denoised, peaks)
         rows = []
-        beats = getattr(dataset, "beats", None) or [None] * len(noisy)
-        for est, ref, nsy, known in zip(denoised, dataset.clean, noisy, beats):
+        for est, ref, nsy, known in zip(denoised, dataset.clean, noisy, dataset.beats):
             if full:
                 rows.append(score_pair(est, ref, nsy, dataset.sample_rate, peaks=peaks, beats=known, band_hz=band_hz))
             else:
@@ -78,9 +77,8 @@ def _plot_level(folder: Path, level: str, dataset: FixedSet, noisy: np.ndarray, 
 
     title = f"test segment 0 at noise level {level}"
     if peaks:
-        beats = dataset.beats[0] if getattr(dataset, "beats", None) else None
-        plot_beats(folder / f"beats_{level}.png", dataset.clean[0], noisy[0], denoised[0], dataset.sample_rate, beats,
-                   title)  # fmt: skip
+        plot_beats(folder / f"beats_{level}.png", dataset.clean[0], noisy[0], denoised[0], dataset.sample_rate,
+                   dataset.beats[0], title)  # fmt: skip
     else:
         plot_example(dataset.clean[0], noisy[0], denoised[0], dataset.sample_rate, folder / f"example_{level}.png",
                      title)  # fmt: skip

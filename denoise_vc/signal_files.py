@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from denoise_vc.audio import MAT_SUFFIX, WFDB_SUFFIX, is_signal_variable, load_mat, load_wfdb
+from denoise_vc.audio import MAT_SUFFIX, WFDB_SUFFIX, mat_signal, read_mat_variables, read_wfdb_record
 from denoise_vc.errors import AudioFileError
 from denoise_vc.paths import honour_umask, write_atomically
 
@@ -65,11 +65,10 @@ def read_signal(path: str | Path, mat_variable: str | None = None) -> SignalFile
 
 # -- MATLAB ---------------------------------------------------------------------------------------------------
 def _read_mat(path: Path, variable: str | None) -> SignalFile:
-    from scipy.io import loadmat, savemat
+    from scipy.io import savemat
 
-    data = load_mat(path, variable)  # names the file and the problem for unreadable or ambiguous files
-    variables = {k: v for k, v in loadmat(str(path)).items() if not k.startswith("__")}
-    name = variable or next(k for k, v in variables.items() if is_signal_variable(v))
+    variables = read_mat_variables(path)
+    name, data = mat_signal(path, variables, variable)  # names the file and the problem for ambiguous files
     original = variables[name]
     rate = next((float(np.squeeze(variables[k])) for k in RATE_VARIABLES if k in variables), None)
 
@@ -85,8 +84,7 @@ def _read_mat(path: Path, variable: str | None) -> SignalFile:
 def _read_wfdb(path: Path) -> SignalFile:
     import wfdb
 
-    data, rate = load_wfdb(path)
-    header = wfdb.rdheader(str(path.with_suffix("")))
+    header = read_wfdb_record(path)  # samples and the header fields they are written back with
 
     def write(dst: Path, out: np.ndarray) -> None:
         """A record named like `dst` beside it, digitised with the input's gains and baselines (values beyond the
@@ -108,7 +106,7 @@ def _read_wfdb(path: Path) -> SignalFile:
                 honour_umask(part)
                 os.replace(part, dst.parent / part.name)
 
-    return SignalFile(path, data.astype(np.float64), rate, write)
+    return SignalFile(path, header.p_signal.T.astype(np.float64), int(round(header.fs)), write)
 
 
 def _digital_range(fmts: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -130,7 +128,7 @@ def read_csv(path: Path) -> SignalFile:
     rows = [r for r in csv.reader(io.StringIO(text), delimiter=delimiter) if r and any(c.strip() for c in r)]
     if not rows:
         raise AudioFileError(f"{path}: CSV holds no rows")
-    header = None if _numeric(rows[0]) else [c.strip() for c in rows[0]]
+    header = None if all(is_number(c) for c in rows[0]) else [c.strip() for c in rows[0]]
     body = rows[1:] if header else rows
     if not body:
         raise AudioFileError(f"{path}: CSV holds a header but no data rows")
@@ -172,9 +170,9 @@ def read_csv(path: Path) -> SignalFile:
     return SignalFile(path, np.ascontiguousarray(table[:, channels].T), rate, write)
 
 
-def _numeric(row: list[str]) -> bool:
+def is_number(text: str) -> bool:
     try:
-        [float(c) for c in row]
+        float(text)
         return True
     except ValueError:
         return False

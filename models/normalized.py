@@ -56,9 +56,8 @@ class Normalized(nn.Module):
             self.gate = nn.Parameter(torch.zeros(1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        level = x.median(dim=-1, keepdim=True).values
         if self.highpass_cycles > 0:  # the output keeps the input's level, not its wander
-            x = highpass(x, self.highpass_cycles) + level
+            x = highpass(x, self.highpass_cycles) + x.median(dim=-1, keepdim=True).values
         offset, scale = robust_stats(x)
         normalized = (x - offset) / scale
         if self.residual:

@@ -92,6 +92,7 @@ def load_beats(path: Path, sample_rate: int) -> np.ndarray | None:
     marks left out), or `<name>.peaks.csv` beside any recording (one sample index per line at the recording's
     own rate, an optional header); None when neither exists."""
     from denoise_vc.ecg_metrics import BEAT_SYMBOLS
+    from denoise_vc.signal_files import is_number
 
     csv_file = path.with_name(path.stem + ".peaks.csv")
     if path.suffix.lower() == ".hea" and path.with_suffix(".atr").exists():
@@ -106,21 +107,13 @@ def load_beats(path: Path, sample_rate: int) -> np.ndarray | None:
     elif csv_file.exists():
         lines = [ln.split(",")[0].strip() for ln in csv_file.read_text().splitlines() if ln.strip()]
         try:
-            samples = np.array([float(v) for v in (lines[1:] if lines and not _is_number(lines[0]) else lines)])
+            samples = np.array([float(v) for v in (lines[1:] if lines and not is_number(lines[0]) else lines)])
         except ValueError:
             raise AudioFileError(f"{csv_file}: peak samples must be numbers, one per line") from None
         native = float(audio_info(path).samplerate) if path.suffix.lower() in AUDIO_SUFFIXES else sample_rate
     else:
         return None
     return np.round(samples * sample_rate / native).astype(np.int64)
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-        return True
-    except ValueError:
-        return False
 
 
 def _load_folder(
