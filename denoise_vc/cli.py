@@ -363,9 +363,10 @@ def cmd_vc_train(args: argparse.Namespace) -> int:
     summary = _fit(solver, cfg, "vc")
     best = summary["best"]
     if best:
+        metric = str(cfg.solver.valid_metric)
         print(
             f"{summary['stop_reason']} after {summary['epochs']} epochs; best epoch {best['epoch']}: "
-            f"valid mel L1 {best['valid_mel_l1']:.3f}; checkpoint {Path(cfg.run_dir) / 'best.pth'}"
+            f"valid {metric} {best['valid_' + metric]:.3f}; checkpoint {Path(cfg.run_dir) / 'best.pth'}"
         )
     return 0
 

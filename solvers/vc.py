@@ -1,4 +1,8 @@
-"""The voice-conversion task: wGMM model + VCLoss on cached parallel pairs, Noam LR, mel-L1 validation.
+"""The voice-conversion task: wGMM model + VCLoss on cached parallel pairs, Noam LR, free-running validation.
+
+The best checkpoint is the one whose free-running conversions of the validation sources (no teacher forcing)
+lie closest to their targets after DTW: MCD in dB for `vocoder=world`, log-mel distance for Griffin-Lim
+(`solver.valid_metric`: mcd | mel_dtw; mel_l1 keeps the teacher-forced mel L1).
 
 Pretrain -> finetune is two runs: the second sets `solver.init_from=<first run>/best.pth`, which copies the
 weights but starts a fresh optimiser and a fresh warm-up (the optimiser reset). Checkpoints carry the
@@ -10,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn as nn
 from omegaconf import DictConfig
@@ -19,8 +24,10 @@ from denoise_vc.errors import ConfigError
 from denoise_vc.settings import check_settings
 from denoise_vc.solvers.base import Solver
 from denoise_vc.tracking import ExperimentLogger, build_logger
-from denoise_vc.vc.dataset import BucketSampler, PairSet, collate
+from denoise_vc.vc.dataset import BucketSampler, PairSet, collate, denormalise_frames
+from denoise_vc.vc.features import FeatureSettings
 from denoise_vc.vc.prepare import prepare
+from denoise_vc.vc.vocoders import frame_dims, free_running_distance
 
 
 def noam_factor(step: int, warmup_steps: int) -> float:
@@ -41,7 +48,7 @@ def mel_l1(out: dict[str, torch.Tensor]) -> tuple[float, float]:
 class VCSolver(Solver):
     kind = "vc"
     scheduler_per_step = True
-    higher_is_better = {"loss": False, "mel_l1": False}
+    higher_is_better = {"loss": False, "mel_l1": False, "mcd": False, "mel_dtw": False}
 
     def __init__(
         self,
@@ -83,9 +90,30 @@ class VCSolver(Solver):
             out = self.model(batch)
         return self.loss_fn(out, batch)[0]
 
+    def _infer(self, item: dict[str, torch.Tensor]) -> np.ndarray:
+        """Free-running converted frames (normalised, unpadded) of one collated item."""
+        mel, length = self.model.infer(
+            *(item[k].to(self.device) for k in ("src_mel", "src_pitch", "src_energy", "src_len")),
+            item["src_segment"].to(self.device),
+            item["n_segments"].to(self.device),
+        )
+        return mel[0, : int(length[0])].float().cpu().numpy()
+
+    def free_running(self) -> float:
+        """Median DTW distance of converted validation utterances from their targets, in the vocoder's units."""
+        fs, target_stats = FeatureSettings.from_config(self.cfg.data), self.stats["target"]
+        distances = []
+        for index in range(len(self.valid_set)):
+            item = collate([self.valid_set[index]])
+            converted = denormalise_frames(self._infer(item), target_stats)
+            target = denormalise_frames(item["tgt_mel"][0].numpy(), target_stats)
+            distances.append(free_running_distance(converted, target, fs))
+        return float(np.median(distances))
+
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
-        """Teacher-forced loss and mel L1 (after PostNet, normalised units) on the validation pairs."""
+        """Teacher-forced loss and mel L1 (after PostNet, normalised units) on the validation pairs, and the
+        free-running distance when `solver.valid_metric` asks for it."""
         self.model.eval()
         size = int(self.cfg.data.batch_size)
         losses, l1_sum, l1_count = [], 0.0, 0.0
@@ -96,8 +124,11 @@ class VCSolver(Solver):
             losses.append(float(self.loss_fn(out, batch)[0]) * len(items))
             total, count = mel_l1(out)
             l1_sum, l1_count = l1_sum + total, l1_count + count
+        metrics = {"loss": sum(losses) / max(1, len(self.valid_set)), "mel_l1": l1_sum / max(1.0, l1_count)}
+        if self.metric in ("mcd", "mel_dtw"):
+            metrics[self.metric] = self.free_running()
         self.model.train()
-        return {"loss": sum(losses) / max(1, len(self.valid_set)), "mel_l1": l1_sum / max(1.0, l1_count)}
+        return metrics
 
     def after_validation(self, epoch: int) -> None:
         """Target vs converted (free-running) mel of the first validation pair."""
@@ -106,17 +137,9 @@ class VCSolver(Solver):
         item = collate([self.valid_set[0]])
         self.model.eval()
         with torch.no_grad():
-            mel, length = self.model.infer(
-                *(item[k].to(self.device) for k in ("src_mel", "src_pitch", "src_energy", "src_len")),
-                item["src_segment"].to(self.device),
-                item["n_segments"].to(self.device),
-            )
+            converted = self._infer(item)
         self.model.train()
-        mels = {
-            "source": item["src_mel"][0].numpy(),
-            "target": item["tgt_mel"][0].numpy(),
-            "converted": mel[0, : int(length[0])].cpu().numpy(),
-        }
+        mels = {"source": item["src_mel"][0].numpy(), "target": item["tgt_mel"][0].numpy(), "converted": converted}
         png = plot_mels(mels, self.run_dir / "plots" / f"epoch_{epoch:03d}.png", title=f"epoch {epoch}")
         self.logger.log_file(f"plots/epoch_{epoch:03d}", png)
 
@@ -135,8 +158,12 @@ def build_vc_solver(cfg: DictConfig) -> VCSolver:
 
     r = int(cfg.data.reduction_factor)
     name, args = model_args(cfg.model)
-    if int(args.get("reduction", r)) != r or int(args.get("n_mels", cfg.data.n_mels)) != int(cfg.data.n_mels):
-        raise ConfigError("model.reduction / model.n_mels must equal data.reduction_factor / data.n_mels")
+    if int(args.get("reduction", r)) != r:
+        raise ConfigError("model.reduction must equal data.reduction_factor")
+    if str(cfg.solver.valid_metric) not in VCSolver.higher_is_better:
+        choices = ", ".join(VCSolver.higher_is_better)
+        raise ConfigError(f"solver.valid_metric must be one of {choices}, got {cfg.solver.valid_metric!r}")
+    args["n_mels"] = frame_dims(FeatureSettings.from_config(cfg.data))  # the vocoder's frame size
     with torch.random.fork_rng():
         torch.manual_seed(int(cfg.seed))
         try:

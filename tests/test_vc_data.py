@@ -103,7 +103,11 @@ def test_prepare_durations_segments_and_cache(prepared, tmp_path):
             assert z["src_segment"].max() == z["tgt_segment"].max()
             assert (np.diff(z["tgt_segment"]) >= 0).all()
     stats = json.loads(open(f"{cfg.data.prepared_dir}/stats.json").read())
-    assert len(stats["mel_mean"]) == 40 and 4.5 < stats["lf0_mean"] < 5.5
+    source, target = stats["source"], stats["target"]
+    assert len(source["mel_mean"]) == len(target["mel_mean"]) == 40
+    # each speaker keeps its own statistics: m1 speaks near 110 Hz, f1 near 215 Hz (ln ratio 0.67)
+    assert 4.4 < source["lf0_mean"] < 5.0 and 5.1 < target["lf0_mean"] < 5.7
+    assert target["lf0_mean"] - source["lf0_mean"] > 0.4
     again = prepare(cfg, progress=False)
     assert again["computed"] == 0 and again["reused"] == 7
     changed = compose_config(

@@ -41,7 +41,7 @@ def test_resume_continues_the_schedule_and_matches_an_uninterrupted_run(tmp_path
     for key, value in full.model.state_dict().items():
         assert torch.allclose(value, resumed.model.state_dict()[key], atol=1e-5), key
     ckpt = load_checkpoint(tmp_path / "b" / "vc_run" / "best.pth", kind="vc")
-    assert ckpt["model"]["name"] == "wgmm_vc" and len(ckpt["meta"]["stats"]["mel_mean"]) == 40
+    assert ckpt["model"]["name"] == "wgmm_vc" and len(ckpt["meta"]["stats"]["target"]["mel_mean"]) == 40
 
 
 def test_finetune_copies_weights_and_resets_the_optimiser(tmp_path, shared):

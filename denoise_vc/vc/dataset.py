@@ -15,8 +15,8 @@ from denoise_vc.vc.align import reduce_mean
 
 
 def normalise_side(arrays: dict[str, np.ndarray], stats: dict[str, Any], r: int) -> dict[str, np.ndarray]:
-    """mel (T, n_mels), pitch and energy (T/r,) normalised with the corpus statistics; an utterance without
-    voiced frames (NaN log-F0) gets the mean pitch."""
+    """mel (T, frame dims), pitch and energy (T/r,) normalised with one speaker's statistics (stats["source"]
+    or stats["target"]); an utterance without voiced frames (NaN log-F0) gets the mean pitch."""
     mel = (arrays["mel"] - np.asarray(stats["mel_mean"], np.float32)) / np.asarray(stats["mel_std"], np.float32)
     pitch = (reduce_mean(arrays["lf0"].astype(np.float64), r) - stats["lf0_mean"]) / stats["lf0_std"]
     energy = (reduce_mean(arrays["energy"].astype(np.float64), r) - stats["energy_mean"]) / stats["energy_std"]
@@ -25,6 +25,11 @@ def normalise_side(arrays: dict[str, np.ndarray], stats: dict[str, Any], r: int)
         "pitch": np.nan_to_num(pitch, nan=0.0).astype(np.float32),
         "energy": energy.astype(np.float32),
     }
+
+
+def denormalise_frames(frames: np.ndarray, stats: dict[str, Any]) -> np.ndarray:
+    """Model-space frames back to the vocoder's units with one speaker's statistics."""
+    return frames * np.asarray(stats["mel_std"], np.float32) + np.asarray(stats["mel_mean"], np.float32)
 
 
 class PairSet(Dataset):
@@ -37,8 +42,8 @@ class PairSet(Dataset):
             if not path.exists():
                 raise ConfigError(f"{path}: cached features missing; run `denoise-vc vc-prepare` again")
             with np.load(path) as z:
-                src = normalise_side({k: z[f"src_{k}"] for k in ("mel", "lf0", "energy")}, stats, r)
-                tgt = normalise_side({k: z[f"tgt_{k}"] for k in ("mel", "lf0", "energy")}, stats, r)
+                src = normalise_side({k: z[f"src_{k}"] for k in ("mel", "lf0", "energy")}, stats["source"], r)
+                tgt = normalise_side({k: z[f"tgt_{k}"] for k in ("mel", "lf0", "energy")}, stats["target"], r)
                 item = {f"src_{k}": torch.from_numpy(v) for k, v in src.items()}
                 item |= {f"tgt_{k}": torch.from_numpy(v) for k, v in tgt.items()}
                 item["durations"] = torch.from_numpy(z["durations"].astype(np.int64))

@@ -1,6 +1,9 @@
 """The one feature extractor shared by `vc-prepare`, `convert` and the VC metrics.
 
-Log-mel convention (the acoustic model's contract): mel = log(max(mel-filtered STFT magnitude, 1e-5)), with
+The acoustic frames the model reads and predicts (key "mel" of the model contract) are what the vocoder takes:
+log-mel for `griffin_lim`, WORLD frame vectors for `world` (`denoise_vc.vc.world`).
+
+Log-mel convention: mel = log(max(mel-filtered STFT magnitude, 1e-5)), with
 librosa's `melspectrogram(power=1)`, centred frames at `hop_length`. Log-F0 comes from WORLD (dio +
 stonemask) at the same hop, with a voiced flag and linear interpolation over unvoiced frames; energy is the
 log frame RMS. Every array has exactly one row per mel frame.
@@ -32,6 +35,8 @@ class FeatureSettings:
     f0_ceil: float
     trim_db: float
     loudness_dbfs: float
+    vocoder: str = "griffin_lim"
+    mcep_order: int = 24
 
     @staticmethod
     def from_config(data_cfg) -> FeatureSettings:
@@ -47,6 +52,8 @@ class FeatureSettings:
             f0_ceil=float(data_cfg.f0_ceil),
             trim_db=float(data_cfg.trim_db),
             loudness_dbfs=float(data_cfg.loudness_dbfs),
+            vocoder=str(data_cfg.get("vocoder", "griffin_lim")),
+            mcep_order=int(data_cfg.get("mcep_order", 24)),
         )
 
     @property
@@ -130,10 +137,17 @@ def clean_wave(wave: np.ndarray, rate: int, fs: FeatureSettings) -> np.ndarray:
     return x.astype(np.float32)
 
 
+def frame_count(wave: np.ndarray, fs: FeatureSettings) -> int:
+    """Frames of a waveform on the centred hop grid (librosa's count)."""
+    return 1 + len(wave) // fs.hop_length
+
+
 def extract(wave: np.ndarray, fs: FeatureSettings) -> dict[str, np.ndarray]:
-    """mel (T, n_mels), lf0 (T,), voiced (T,), energy (T,) of a cleaned waveform at fs.sample_rate."""
-    mel = log_mel(wave, fs)
-    energy = log_energy(wave, fs)[: len(mel)]
-    f0 = world_f0(wave, fs, len(mel))
+    """mel (T, frame dims: the vocoder's frames), lf0 (T,), voiced (T,), energy (T,) of a cleaned waveform."""
+    from denoise_vc.vc.vocoders import acoustic_frames
+
+    frames = frame_count(wave, fs)
+    energy = log_energy(wave, fs)[:frames]
+    f0 = world_f0(wave, fs, frames)
     lf0, voiced = interpolate_log_f0(f0)
-    return {"mel": mel, "lf0": lf0, "voiced": voiced, "energy": energy}
+    return {"mel": acoustic_frames(wave, fs), "lf0": lf0, "voiced": voiced, "energy": energy}

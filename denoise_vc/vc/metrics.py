@@ -1,10 +1,12 @@
 """Voice-conversion metrics on waveforms, after DTW alignment: MCD (dB), F0 RMSE (cents), F0 correlation,
 V/UV error.
 
-Mel-cepstra come from WORLD: dio + stonemask F0, CheapTrick spectral envelope, `code_spectral_envelope` to
-`MCEP_DIMS` mel-frequency cepstral coefficients (natural-log, DCT-coded envelope; no pysptk needed), c0
-(energy) excluded. MCD = 10 / ln 10 * sqrt(2 * sum_d (c_d - c'_d)^2), averaged over the DTW path on these
-cepstra. Numbers are comparable between systems measured here, not necessarily with SPTK-based papers.
+Two mel-cepstra of the same WORLD analysis (dio + stonemask F0, CheapTrick spectral envelope), c0 (energy)
+excluded, each with its own DTW path; MCD = 10 / ln 10 * sqrt(2 * sum_d (c_d - c'_d)^2), averaged over the path:
+- `mcd_sptk`: SPTK mel-cepstrum of order 24 (pysptk.sp2mc, all-pass constant alpha by rate: 0.41 at 16 kHz), as
+  VC papers and the VCC baselines report it;
+- `mcd`: WORLD's `code_spectral_envelope` to `MCEP_DIMS` coefficients (a DCT of the mel-warped log envelope),
+  the figure earlier NOTE.md entries report; comparable between systems measured here only.
 F0 RMSE is in cents over path frames voiced in both; the correlation is Pearson's r of F0 in Hz on the same
 frames; V/UV error is the share of path frames whose voicing decisions disagree.
 
@@ -25,15 +27,20 @@ MCD_CONSTANT = 10.0 / np.log(10.0) * np.sqrt(2.0)
 SPEECH_DB = 40.0
 
 
+SPTK_ORDER = 24
+
+
 @dataclass(frozen=True)
 class WorldFeatures:
     mcep: np.ndarray  # (frames, MCEP_DIMS - 1): c1.. (c0 dropped)
+    sptk: np.ndarray  # (frames, SPTK_ORDER): SPTK mel-cepstrum c1..c24
     f0: np.ndarray  # (frames,) Hz, 0 = unvoiced
     speech: np.ndarray  # (frames,) bool: frame RMS within SPEECH_DB of the loudest frame
 
 
 def world_features(wave: np.ndarray, sample_rate: int, f0_floor: float = 60.0, f0_ceil: float = 500.0):
-    """WORLD mel-cepstra (c0 dropped) and F0 of a waveform, at 5 ms frames."""
+    """WORLD-coded and SPTK mel-cepstra (c0 dropped) and F0 of a waveform, at 5 ms frames."""
+    import pysptk
     import pyworld
 
     x = np.asarray(wave, dtype=np.float64).reshape(-1)
@@ -42,8 +49,11 @@ def world_features(wave: np.ndarray, sample_rate: int, f0_floor: float = 60.0, f
     f0, times = pyworld.dio(x, sample_rate, f0_floor=f0_floor, f0_ceil=f0_ceil, frame_period=FRAME_PERIOD_MS)
     f0 = pyworld.stonemask(x, f0, times, sample_rate)
     sp = pyworld.cheaptrick(x, f0, times, sample_rate)
-    mcep = pyworld.code_spectral_envelope(np.maximum(sp, 1e-16), sample_rate, MCEP_DIMS)
-    return WorldFeatures(mcep=mcep[:, 1:], f0=f0, speech=speech_frames(x, sample_rate, len(f0)))
+    sp = np.maximum(sp, 1e-16)
+    mcep = pyworld.code_spectral_envelope(sp, sample_rate, MCEP_DIMS)
+    sptk = pysptk.sp2mc(sp, SPTK_ORDER, float(pysptk.util.mcepalpha(sample_rate)))
+    speech = speech_frames(x, sample_rate, len(f0))
+    return WorldFeatures(mcep=mcep[:, 1:], sptk=sptk[:, 1:], f0=f0, speech=speech)
 
 
 def speech_frames(x: np.ndarray, sample_rate: int, frames: int) -> np.ndarray:
@@ -85,11 +95,20 @@ def f0_scores(f0_a: np.ndarray, f0_b: np.ndarray, path: np.ndarray) -> dict[str,
 
 
 def score_conversion(estimate: np.ndarray, reference: np.ndarray, sample_rate: int) -> dict[str, float]:
-    """MCD (dB), F0 RMSE (cents), F0 correlation and V/UV error of `estimate` against `reference`."""
+    """MCD (dB, WORLD-coded and SPTK), F0 RMSE (cents), F0 correlation and V/UV error of `estimate` against
+    `reference`; the F0 scores follow the SPTK path."""
     a, b = world_features(estimate, sample_rate), world_features(reference, sample_rate)
-    path = dtw_pairs(a.mcep, b.mcep)
-    path = path[b.speech[path[:, 1]]] if b.speech.any() else path
-    return {"mcd": mel_cepstral_distortion(a.mcep, b.mcep, path), **f0_scores(a.f0, b.f0, path)}
+
+    def speech_path(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        path = dtw_pairs(x, y)
+        return path[b.speech[path[:, 1]]] if b.speech.any() else path
+
+    path = speech_path(a.sptk, b.sptk)
+    return {
+        "mcd": mel_cepstral_distortion(a.mcep, b.mcep, speech_path(a.mcep, b.mcep)),
+        "mcd_sptk": mel_cepstral_distortion(a.sptk, b.sptk, path),
+        **f0_scores(a.f0, b.f0, path),
+    }
 
 
 def summarise(rows: list[dict[str, float]]) -> dict[str, float]:

@@ -18,9 +18,10 @@ from denoise_vc.checkpoint import load_model
 from denoise_vc.config import apply_overrides
 from denoise_vc.errors import AudioFileError, CheckpointError
 from denoise_vc.inference import model_failure
-from denoise_vc.vc.dataset import normalise_side
+from denoise_vc.vc.dataset import denormalise_frames, normalise_side
 from denoise_vc.vc.features import FeatureSettings
 from denoise_vc.vc.prepare import side_features, source_segments
+from denoise_vc.vc.vocoders import acoustic_frames, build_vocoder
 
 
 @dataclass
@@ -54,20 +55,19 @@ class Converter:
     """A trained VC model (plus optional denoiser) that turns source-speaker audio into target-speaker audio."""
 
     def __init__(self, vc_checkpoint: str | Path, denoiser: str | Path | None = None, device: str = "cpu") -> None:
-        from denoise_vc.models.vc import GriffinLim
-
         self.device = torch.device(device)
         self.model, ckpt = load_model(vc_checkpoint, kind="vc", device=self.device)
         stats = ckpt["meta"].get("stats")
         if not stats:
             raise CheckpointError(f"{vc_checkpoint}: VC checkpoint has no normalisation statistics (meta.stats)")
+        if not {"source", "target"} <= set(stats):
+            raise CheckpointError(f"{vc_checkpoint}: statistics pooled over both speakers (older vc-train); retrain")
         self.stats = stats
         self.cfg = apply_overrides(ckpt["config"], [])
         self.fs = FeatureSettings.from_config(self.cfg.data)
         self.r = int(self.cfg.data.reduction_factor)
         self.denoiser = Denoiser.load(denoiser, self.device) if denoiser else None
-        fs = self.fs
-        self.vocoder = GriffinLim(fs.sample_rate, fs.n_fft, fs.hop_length, fs.n_mels, fs.fmin, fs.fmax, fs.win_length)
+        self.vocoder = build_vocoder(self.fs)
 
     @property
     def sample_rate(self) -> int:
@@ -76,7 +76,7 @@ class Converter:
     def features(self, wave: np.ndarray, rate: int) -> dict[str, torch.Tensor]:
         """The model's inputs for one utterance (batch of one), exactly as training computed them."""
         side = side_features(wave, rate, self.fs, self.r)
-        norm = normalise_side(side, self.stats, self.r)
+        norm = normalise_side(side, self.stats["source"], self.r)
         segments = source_segments(side["energy"], int(side["frames"]), self.fs, self.cfg.data, self.r)
         return {
             "src_mel": torch.from_numpy(norm["mel"])[None],
@@ -87,18 +87,19 @@ class Converter:
             "n_segments": torch.tensor([int(segments.max()) + 1]),
         }
 
-    def convert_mel(self, wave: np.ndarray, rate: int) -> np.ndarray:
-        """(frames, n_mels) de-normalised converted log-mel of a (denoised, if a denoiser is set) waveform."""
+    def convert_frames(self, wave: np.ndarray, rate: int) -> np.ndarray:
+        """(frames, frame dims) de-normalised converted acoustic frames (what the vocoder takes) of a
+        (denoised, if a denoiser is set) waveform."""
         if self.denoiser is not None:
             wave, rate = self.denoiser(wave, rate)
         inputs = {k: v.to(self.device) for k, v in self.features(wave, rate).items()}
         mel, length = self.model.infer(**inputs)
         mel = mel[0, : int(length[0])].float().cpu().numpy()
-        return mel * np.asarray(self.stats["mel_std"], np.float32) + np.asarray(self.stats["mel_mean"], np.float32)
+        return denormalise_frames(mel, self.stats["target"])
 
     def convert(self, wave: np.ndarray, rate: int) -> np.ndarray:
         """Converted waveform at `self.sample_rate`."""
-        return np.clip(self.vocoder(self.convert_mel(wave, rate)), -1.0, 1.0)
+        return np.clip(self.vocoder(self.convert_frames(wave, rate)), -1.0, 1.0)
 
     def convert_file(self, src: str | Path, dst: str | Path) -> Path:
         src, dst = Path(src), Path(dst)
@@ -119,11 +120,11 @@ def evaluate_pairs(
 
     `transform(wave, rate, index) -> wave` changes the source before conversion (e.g. adds noise); the
     `source` row always scores the clean source, so it is the no-conversion baseline. `vocoded` adds the
-    target's own mel through the vocoder: the floor the vocoder leaves for any conversion.
+    target's own frames through the vocoder: the floor the vocoder leaves for any conversion.
     """
     from tqdm import tqdm
 
-    from denoise_vc.vc.features import clean_wave, log_mel
+    from denoise_vc.vc.features import clean_wave
     from denoise_vc.vc.metrics import score_conversion, summarise
 
     rows: dict[str, list[dict[str, float]]] = {"source": [], "converted": []} | ({"vocoded": []} if vocoded else {})
@@ -136,18 +137,19 @@ def evaluate_pairs(
             source = transform(source, source_rate, index)
         rows["converted"].append(score_conversion(converter.convert(source, source_rate), target, rate))
         if vocoded:
-            rows["vocoded"].append(score_conversion(converter.vocoder(log_mel(target, converter.fs)), target, rate))
+            vocoded_target = converter.vocoder(acoustic_frames(target, converter.fs))
+            rows["vocoded"].append(score_conversion(vocoded_target, target, rate))
     return {name: summarise(values) for name, values in rows.items()}
 
 
 def format_results(results: dict[str, dict[str, float]], count: int) -> str:
     lines = [
-        f"{count} test pairs, medians; MCD from WORLD mel-cepstra (c1-c24) after DTW",
-        f"{'':<18}{'MCD dB':>9}{'F0 RMSE ct':>12}{'F0 corr':>9}{'V/UV err':>10}",
+        f"{count} test pairs, medians; MCD after DTW: SPTK mel-cepstrum c1-c24 and WORLD-coded c1-c24",
+        f"{'':<18}{'MCD SPTK':>9}{'MCD WORLD':>10}{'F0 RMSE ct':>12}{'F0 corr':>9}{'V/UV err':>10}",
     ]
     for name, row in results.items():
         lines.append(
-            f"{name + '->target':<18}{row['mcd']:>9.2f}{row['f0_rmse_cents']:>12.1f}"
+            f"{name + '->target':<18}{row['mcd_sptk']:>9.2f}{row['mcd']:>10.2f}{row['f0_rmse_cents']:>12.1f}"
             f"{row['f0_corr']:>9.3f}{row['vuv_error']:>10.3f}"
         )
     return "\n".join(lines)

@@ -1,9 +1,10 @@
 """`vc-prepare`: parallel pairs -> cached per-utterance features, durations, segments, and statistics.
 
 Layout of `data.prepared_dir`: `features/<name>.npz` per pair, `stats.json` (normalisation statistics of the
-training split), `manifest.json` (names, splits, and a fingerprint of every setting that shapes the features;
-a cached file is reused only while the fingerprint matches). Frame-level arrays are padded to a multiple
-of the reduction factor r (mel with the log floor, F0/energy by repeating the last frame).
+training split, per speaker: `source` and `target`), `manifest.json` (names, splits, and a fingerprint of every
+setting that shapes the features; a cached file is reused only while the fingerprint matches). Frame-level
+arrays are padded to a multiple of the reduction factor r (log-mel with the log floor; WORLD frames, F0 and
+energy by repeating the last frame).
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from denoise_vc.errors import AudioFileError, ConfigError
 from denoise_vc.paths import write_atomically
 from denoise_vc.vc.align import dtw_durations, pad_to_multiple, reduce_mean
 from denoise_vc.vc.corpus import Pair, build_pairs
-from denoise_vc.vc.features import LOG_FLOOR, FeatureSettings, clean_wave, extract
+from denoise_vc.vc.features import FeatureSettings, clean_wave, extract
 from denoise_vc.vc.segments import match_target_segments, pause_segments, reduce_segments
+from denoise_vc.vc.vocoders import pad_value, spectral_part
 
 FEATURE_KEYS = ("mel", "lf0", "voiced", "energy")
 
@@ -34,7 +36,7 @@ def side_features(wave: np.ndarray, rate: int, fs: FeatureSettings, r: int) -> d
     """Cleaned-waveform features padded to a multiple of r (what training and inference both use)."""
     feats = extract(clean_wave(wave, rate, fs), fs)
     return {
-        "mel": pad_to_multiple(feats["mel"], r, float(np.log(LOG_FLOOR))),
+        "mel": pad_to_multiple(feats["mel"], r, pad_value(fs)),
         "lf0": pad_to_multiple(feats["lf0"], r),
         "voiced": pad_to_multiple(feats["voiced"], r, 0),
         "energy": pad_to_multiple(feats["energy"], r),
@@ -52,7 +54,8 @@ def source_segments(energy: np.ndarray, frames: int, fs: FeatureSettings, data_c
 def pair_features(pair: Pair, fs: FeatureSettings, data_cfg, r: int) -> dict[str, np.ndarray]:
     src = side_features(*pair.source(), fs, r)
     tgt = side_features(*pair.target(), fs, r)
-    durations = dtw_durations(reduce_mean(src["mel"], r), reduce_mean(tgt["mel"], r))
+    src_spec, tgt_spec = spectral_part(src["mel"], fs), spectral_part(tgt["mel"], fs)
+    durations = dtw_durations(reduce_mean(src_spec, r), reduce_mean(tgt_spec, r))
     src_seg = source_segments(src["energy"], int(src["frames"]), fs, data_cfg, r)
     src_seg, tgt_seg = match_target_segments(src_seg, durations)
     out = {f"src_{k}": v for k, v in src.items()} | {f"tgt_{k}": v for k, v in tgt.items()}
@@ -83,20 +86,19 @@ def _moments(arrays: list[np.ndarray]) -> tuple[list[float] | float, list[float]
     return mean.tolist(), std.tolist()
 
 
-def compute_stats(items: list[dict[str, np.ndarray]]) -> dict[str, Any]:
-    """Per-bin mel and scalar log-F0 (voiced frames) / energy statistics over both sides of the items."""
+def side_stats(items: list[dict[str, np.ndarray]], side: str) -> dict[str, Any]:
+    """Per-dimension frame and scalar log-F0 (voiced frames) / energy statistics of one speaker's items."""
     mels, lf0s, energies = [], [], []
     for item in items:
-        for side in ("src", "tgt"):
-            n = int(item[f"{side}_frames"])
-            mels.append(item[f"{side}_mel"][:n])
-            voiced = item[f"{side}_voiced"][:n].astype(bool)
-            lf0s.append(item[f"{side}_lf0"][:n][voiced])
-            energies.append(item[f"{side}_energy"][:n])
+        n = int(item[f"{side}_frames"])
+        mels.append(item[f"{side}_mel"][:n])
+        voiced = item[f"{side}_voiced"][:n].astype(bool)
+        lf0s.append(item[f"{side}_lf0"][:n][voiced])
+        energies.append(item[f"{side}_energy"][:n])
     mel_mean, mel_std = _moments(mels)
     lf0 = np.concatenate(lf0s) if lf0s else np.zeros(0)
     if len(lf0) < 2:
-        raise ConfigError("the training split has (almost) no voiced frames: cannot normalise log-F0")
+        raise ConfigError(f"the training split's {side} speaker has (almost) no voiced frames: cannot normalise log-F0")
     energy_mean, energy_std = _moments(energies)
     return {
         "mel_mean": mel_mean,
@@ -106,6 +108,12 @@ def compute_stats(items: list[dict[str, np.ndarray]]) -> dict[str, Any]:
         "energy_mean": float(energy_mean),
         "energy_std": float(energy_std),
     }
+
+
+def compute_stats(items: list[dict[str, np.ndarray]]) -> dict[str, Any]:
+    """Normalisation statistics of each speaker: the source side normalises what the model reads, the target
+    side what it predicts (and de-normalises its output)."""
+    return {"source": side_stats(items, "src"), "target": side_stats(items, "tgt")}
 
 
 def prepare(cfg, progress: bool = True) -> dict[str, Any]:
