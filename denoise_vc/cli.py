@@ -345,9 +345,11 @@ def cmd_vc_prepare(args: argparse.Namespace) -> int:
     cfg = _vc_config(args.overrides)
     manifest = prepare(cfg)
     counts = ", ".join(f"{len(names)} {split}" for split, names in manifest["splits"].items())
+    skipped = len(manifest["skipped"])
     print(
         f"prepared {counts} pairs in {cfg.data.prepared_dir} "
-        f"({manifest['computed']} computed, {manifest['reused']} reused from the cache)"
+        f"({manifest['computed']} computed, {manifest['reused']} reused from the cache"
+        f"{f', {skipped} skipped: DTW cannot align them' if skipped else ''})"
     )
     return 0
 

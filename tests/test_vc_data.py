@@ -146,3 +146,29 @@ def test_bucket_sampler_groups_by_length_and_is_seeded():
     assert list(BucketSampler(lengths, 4, 5, 3)) == batches
     sampler.epoch = 1
     assert list(sampler) != batches
+
+
+def test_a_pair_dtw_cannot_align_is_reported_by_name_and_skipped(tmp_path, capsys):
+    import soundfile as sf
+
+    rate = 16000
+    for side, speaker in (("src", "m1"), ("tgt", "f1")):
+        (tmp_path / side).mkdir()
+        for index in range(6):
+            words = 18 if side == "tgt" and index == 2 else 3  # u2's target says six times as much
+            wave = render(make_script(index, words), BUILTIN_SPEAKERS[speaker], rate, index)
+            sf.write(tmp_path / side / f"u{index}.wav", wave, rate)
+    overrides = [
+        f"data.source={tmp_path / 'src'}",
+        f"data.target={tmp_path / 'tgt'}",
+        f"data.prepared_dir={tmp_path / 'prep'}",
+        "data.split.valid=0.2",
+        "data.split.test=0.2",
+    ]
+    manifest = prepare(compose_config(overrides, config_name="vc"), progress=False)
+    assert list(manifest["skipped"]) == ["u2"] and "lengths differ" in manifest["skipped"]["u2"]
+    assert "skipped u2" in capsys.readouterr().err
+    kept = [name for names in manifest["splits"].values() for name in names]
+    assert sorted(kept) == ["u0", "u1", "u3", "u4", "u5"] and not (tmp_path / "prep/features/u2.npz").exists()
+    again = prepare(compose_config(overrides, config_name="vc"), progress=False)  # the cache keeps the verdict
+    assert again["computed"] == 0 and again["skipped"] == manifest["skipped"]

@@ -67,3 +67,18 @@ def durations_from_path(path: np.ndarray, n_src: int, n_tgt: int) -> np.ndarray:
 def dtw_durations(src_reduced: np.ndarray, tgt_reduced: np.ndarray) -> np.ndarray:
     """Durations (n_src,) from DTW of reduced source frames to reduced target frames; sum == n_tgt."""
     return durations_from_path(dtw_path(src_reduced, tgt_reduced), len(src_reduced), len(tgt_reduced))
+
+
+def alignment_problem(durations: np.ndarray, max_duration: int) -> str | None:
+    """Why DTW's durations cannot be a training target (None when they can): one side more than 3x longer
+    than the other (a different sentence, or most of one file silent), or one source frame stretched over
+    more reduced target frames than the model may predict at inference."""
+    n_src, n_tgt = len(durations), int(np.sum(durations))
+    if n_src == 0 or n_tgt == 0:
+        return "an empty side"
+    if not 1 / 3 <= n_tgt / n_src <= 3:
+        return f"lengths differ {max(n_tgt / n_src, n_src / n_tgt):.1f}x ({n_src} and {n_tgt} reduced frames)"
+    longest = int(np.max(durations))
+    if longest > max_duration:
+        return f"one source frame takes {longest} target frames (model.max_duration is {max_duration})"
+    return None

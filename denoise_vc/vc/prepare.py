@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ import numpy as np
 from denoise_vc.config import to_plain
 from denoise_vc.errors import AudioFileError, ConfigError
 from denoise_vc.paths import write_atomically
-from denoise_vc.vc.align import dtw_durations, pad_to_multiple, reduce_mean
+from denoise_vc.vc.align import alignment_problem, dtw_durations, pad_to_multiple, reduce_mean
 from denoise_vc.vc.corpus import Pair, build_pairs
 from denoise_vc.vc.features import FeatureSettings, clean_wave, extract
 from denoise_vc.vc.segments import match_target_segments, pause_segments, reduce_segments
@@ -133,12 +134,16 @@ def prepare(cfg, progress: bool = True) -> dict[str, Any]:
     manifest_path = out / "manifest.json"
     old = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
     reuse = old.get("fingerprint") == stamp
+    skipped: dict[str, str] = dict(old.get("skipped", {})) if reuse else {}
+    max_duration = int(cfg.model.get("max_duration", 20)) if "model" in cfg else 20
     written: list[Path] = []
     computed = 0
     train_items = []
     try:
         for pair in tqdm(pairs, desc="vc-prepare", disable=None if progress else True, leave=False):
             path = out / "features" / f"{pair.name}.npz"
+            if pair.name in skipped:
+                continue
             if reuse and path.exists():
                 if pair.split == "train":
                     with np.load(path) as cached:
@@ -149,23 +154,33 @@ def prepare(cfg, progress: bool = True) -> dict[str, Any]:
             except ValueError as exc:
                 where = pair.source_path or pair.name
                 raise AudioFileError(f"{where}: cannot compute features ({exc})") from None
+            problem = alignment_problem(arrays["durations"], max_duration)
+            if problem:  # reported by name and left out of every split
+                skipped[pair.name] = problem
+                print(f"vc-prepare: skipped {pair.name}: DTW cannot align it ({problem})", file=sys.stderr)
+                continue
             _save_npz(path, arrays)
             written.append(path)
             computed += 1
             if pair.split == "train":
                 train_items.append(arrays)
+        if not train_items:
+            reasons = "; ".join(f"{name}: {problem}" for name, problem in skipped.items())
+            raise ConfigError(f"no training pair could be aligned: {reasons}")
         stats = compute_stats(train_items)
     except BaseException:
         for path in written:  # no half-prepared corpus is left behind
             path.unlink(missing_ok=True)
         raise
+    kept = [p for p in pairs if p.name not in skipped]
     manifest = {
         "fingerprint": stamp,
-        "splits": {s: [p.name for p in pairs if p.split == s] for s in ("train", "valid", "test")},
+        "splits": {s: [p.name for p in kept if p.split == s] for s in ("train", "valid", "test")},
+        "skipped": skipped,
         "sources": {p.name: str(p.source_path) for p in pairs if p.source_path},
         "targets": {p.name: str(p.target_path) for p in pairs if p.target_path},
         "computed": computed,
-        "reused": len(pairs) - computed,
+        "reused": len(kept) - computed,
     }
     _write_json(out / "stats.json", stats)
     _write_json(manifest_path, manifest)
