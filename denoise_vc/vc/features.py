@@ -144,10 +144,11 @@ def frame_count(wave: np.ndarray, fs: FeatureSettings) -> int:
 
 def extract(wave: np.ndarray, fs: FeatureSettings) -> dict[str, np.ndarray]:
     """mel (T, frame dims: the vocoder's frames), lf0 (T,), voiced (T,), energy (T,) of a cleaned waveform."""
-    from denoise_vc.vc.vocoders import acoustic_frames
+    from denoise_vc.vc.vocoders import acoustic_frames, frame_pitch
 
     frames = frame_count(wave, fs)
     energy = log_energy(wave, fs)[:frames]
-    f0 = world_f0(wave, fs, frames)
-    lf0, voiced = interpolate_log_f0(f0)
-    return {"mel": acoustic_frames(wave, fs), "lf0": lf0, "voiced": voiced, "energy": energy}
+    acoustic = acoustic_frames(wave, fs)
+    pitch = frame_pitch(acoustic, fs)  # WORLD frames carry it; log-mel frames do not
+    lf0, voiced = pitch if pitch is not None else interpolate_log_f0(world_f0(wave, fs, frames))
+    return {"mel": acoustic, "lf0": lf0, "voiced": voiced, "energy": energy}

@@ -46,6 +46,17 @@ def acoustic_frames(wave: np.ndarray, fs: FeatureSettings) -> np.ndarray:
     return log_mel(wave, fs)
 
 
+def frame_pitch(frames: np.ndarray, fs: FeatureSettings) -> tuple[np.ndarray, np.ndarray] | None:
+    """(interpolated log-F0, voiced flag) read from WORLD frames (NaN log-F0 when nothing is voiced, as
+    `interpolate_log_f0` gives), so F0 is estimated once; None for log-mel frames."""
+    if fs.vocoder != "world":
+        return None
+    layout = world_layout(fs)
+    voiced = frames[:, layout.voiced] > 0.5
+    lf0 = frames[:, layout.lf0].astype(np.float32) if voiced.any() else np.full(len(frames), np.nan, np.float32)
+    return lf0, voiced
+
+
 def pad_value(fs: FeatureSettings) -> float | None:
     """What pads frames up to a multiple of r: the log floor (silence) for log-mel, the last frame for WORLD."""
     return None if fs.vocoder == "world" else float(np.log(LOG_FLOOR))
