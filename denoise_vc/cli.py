@@ -427,6 +427,75 @@ def cmd_vc_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_vc_slice(args: argparse.Namespace) -> int:
+    """RVC-style training data: (denoise ->) cut at silences -> overlapping chunks at the model rate and 16 kHz
+    -> F0 (Hz and coarse code); resumable, one line per input."""
+    from dataclasses import fields
+
+    from denoise_vc.audio import AUDIO_SUFFIXES
+    from denoise_vc.vc.slicing import (
+        SliceSettings,
+        check_output_folder,
+        chunk_prefix,
+        load_manifest,
+        output_names_taken,
+        slice_file,
+    )
+
+    names = [f.name for f in fields(SliceSettings) if f.name != "denoiser"]
+    given = {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
+    settings = SliceSettings(**given)
+    settings.check()  # every range before any work
+    out = Path(args.output)
+    check_output_folder(out, args.inputs)
+    denoise = None
+    if args.denoiser:
+        from denoise_vc.pretrained import resolve_checkpoint
+        from denoise_vc.solvers.base import pick_device
+        from denoise_vc.vc.pipeline import Denoiser
+
+        try:
+            ckpt = resolve_checkpoint(args.denoiser)
+        except DenoiseVCError as exc:
+            raise DenoiseVCError(f"--denoiser {args.denoiser}: {str(exc).split('; pass')[0]}") from None
+        denoise = Denoiser.load(ckpt, pick_device(args.device))  # refuses a missing or wrong checkpoint
+        stat = ckpt.stat()
+        settings = SliceSettings(**given, denoiser=f"{ckpt.resolve()}:{stat.st_size}:{stat.st_mtime_ns}")
+    named = {str(Path(raw)) for raw in args.inputs}  # a folder's .csv/.mat files (metadata.csv) are not audio
+    inputs = [(f, rel) for f, rel in _inputs(args.inputs) if f.suffix.lower() in AUDIO_SUFFIXES or str(f) in named]
+    if not inputs:
+        raise DenoiseVCError("no input files given")
+    manifest = load_manifest(out)
+    claimed: dict[str, Path] = {}
+    failures = done = skipped = chunks = 0
+    seconds = 0.0
+    for src, rel in inputs:
+        prefix = chunk_prefix(rel)
+        try:
+            clash = output_names_taken(prefix, src, claimed)
+            if clash:
+                raise DenoiseVCError(clash)
+            claimed[prefix] = src
+            result = slice_file(src, prefix, out, settings, manifest, denoise)
+            if result is None:
+                skipped += 1
+                print(f"{src}: skipped: up to date")
+                continue
+            done += 1
+            chunks += len(result.chunks)
+            seconds += result.seconds
+            short = f", {result.dropped} shorter than {settings.min_chunk_s:g} s dropped" if result.dropped else ""
+            print(f"{src}: {len(result.chunks)} chunks ({result.seconds:.1f} s) from {result.segments} segments{short}")
+        except DenoiseVCError as exc:
+            failures += 1
+            print(f"error: {exc}", file=sys.stderr)
+    print(
+        f"{len(inputs)} inputs: {done} sliced ({chunks} chunks, {seconds:.1f} s), {skipped} up to date, "
+        f"{failures} failed; output in {out}"
+    )
+    return _exit_status(failures, len(inputs), "sliced")
+
+
 DEMO_OVERRIDES = [
     "run_dir=runs/demo",
     "model=subband_crn",  # the compact spectral model: in minutes it helps at every level (NOTE.md, session 4)
@@ -606,6 +675,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.add_argument("overrides", nargs="*", help="key=value overrides of the checkpoint's config")
     p.set_defaults(func=cmd_vc_evaluate)
+
+    p = sub.add_parser("vc-slice", help="RVC-style training data: silence cut, 4 s chunks, 16 kHz copies, F0")
+    p.add_argument("inputs", nargs="+", help="audio files or folders (read only)")
+    p.add_argument("-o", "--output", required=True, help="output folder: wavs/ wavs16k/ f0/ f0_coarse/ manifest.json")
+    p.add_argument("--denoiser", help="denoise first with this checkpoint, or 'default' for the shipped model")
+    p.add_argument("--rate", type=int, help="model sample rate of wavs/ in Hz (default 40000)")
+    p.add_argument("--chunk-s", dest="chunk_s", type=float, help="longest chunk in seconds (default 4.0)")
+    p.add_argument("--overlap-s", dest="overlap_s", type=float, help="overlap of neighbouring chunks (default 0.3)")
+    p.add_argument(
+        "--min-silence-s", dest="min_silence_s", type=float, help="cut silences at least this long (default 0.3)"
+    )
+    p.add_argument(
+        "--threshold-db", dest="threshold_db", type=float, help="silence: dB below the loudest frame (default -40)"
+    )
+    p.add_argument(
+        "--min-chunk-s", dest="min_chunk_s", type=float, help="drop speech segments shorter than this (default 0.5)"
+    )
+    p.add_argument("--f0", choices=["harvest", "dio"], help="pyworld F0 estimator (default harvest; dio is faster)")
+    p.add_argument("--device", default="auto", help="device of the denoiser")
+    p.set_defaults(func=cmd_vc_slice)
 
     p = sub.add_parser("demo", help="train for a few minutes, denoise an example, print metrics")
     p.add_argument("overrides", nargs="*")

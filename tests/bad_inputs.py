@@ -618,6 +618,17 @@ def _vc_evaluate(case: Case, target, ws: Workspace) -> list[str] | None:
     return None
 
 
+def _vc_slice(case: Case, target, ws: Workspace) -> list[str] | None:
+    base = ["--f0", "dio", "--min-chunk-s", "0.1"]  # the matrix's files are short tones
+    if case.group == "output":  # the input's own folder as the output folder
+        return ["vc-slice", str(target), "-o", str(Path(target).parent), *base]
+    if case.group in ("audio", "folder"):
+        return ["vc-slice", str(target), "-o", str(ws.out), *base]
+    if case.group == "checkpoint":  # the denoiser in front
+        return ["vc-slice", str(ws.root / "ok.wav"), "-o", str(ws.out), *base, "--denoiser", str(target)]
+    return None
+
+
 COMMANDS: list[Command] = [
     Command("denoise", _denoise),
     Command("evaluate", _evaluate, {FOLDER_CASE: "refuse"}),  # a data set with bad files is refused whole:
@@ -633,6 +644,14 @@ COMMANDS: list[Command] = [
     # vc-evaluate reads the samples of the test pairs only (every file's header is checked): NaN samples in
     # a training file are not its business
     Command("vc-evaluate", _vc_evaluate, {"corpus: NaN samples": "ok"}),
+    Command(
+        "vc-slice",
+        _vc_slice,
+        says={
+            "output path = input path": "lies inside the output folder",
+            "output folder = input folder, input in another format": "lies inside the output folder",
+        },
+    ),
 ]
 
 
@@ -752,6 +771,11 @@ def problems(command: Command, case: Case, outcome: Outcome) -> list[str]:
 PARTIAL_OUTPUTS = {
     "denoise": (["good_a.wav", "good_b.flac"], "denoised"),
     "convert": (["good_a.wav", "good_b.wav"], "converted"),
+    # one chunk of each good file, as 40 kHz and 16 kHz .wav and F0 in Hz and coarse codes (.npy), plus the manifest
+    "vc-slice": (
+        sorted(f"good_{x}_0_0.{s}" for x in "ab" for s in ("npy", "npy", "wav", "wav")) + ["manifest.json"],
+        "sliced",
+    ),
 }
 
 
@@ -807,4 +831,15 @@ def _output_problems(command: str, outcome: Outcome) -> list[str]:
         results = json.loads(names["metrics.json"].read_text())["results"] if "metrics.json" in names else {}
         mcd = [row.get("mcd") for row in results.values()]
         return [] if len(mcd) == 2 and np.all(np.isfinite(mcd)) else [f"no finite MCD in {results}"]
+    if command == "vc-slice":  # every chunk in all four forms, finite audio within full scale
+        if "manifest.json" not in names:
+            return ["no manifest.json"]
+        forms = {d: sorted(p.stem for p in outcome.outputs if p.parent.name == d) for d in SLICE_FOLDERS}
+        if len({tuple(stems) for stems in forms.values()}) != 1:
+            return [f"chunk sets differ between {', '.join(SLICE_FOLDERS)}: {forms}"]
+        waves = [sf.read(p, dtype="float32")[0] for p in outcome.outputs if p.suffix == ".wav"]
+        return [] if all(np.isfinite(w).all() and np.abs(w).max() <= 1.0 for w in waves) else ["bad chunk audio"]
     return [f"no output check for {command}"]
+
+
+SLICE_FOLDERS = ("wavs", "wavs16k", "f0", "f0_coarse")
