@@ -40,8 +40,9 @@ class WorldFeatures:
 
 def world_features(wave: np.ndarray, sample_rate: int, f0_floor: float = 60.0, f0_ceil: float = 500.0):
     """WORLD-coded and SPTK mel-cepstra (c0 dropped) and F0 of a waveform, at 5 ms frames."""
-    import pysptk
     import pyworld
+
+    from denoise_vc.vc.world import mcep_alpha, spectrum_to_mcep
 
     x = np.asarray(wave, dtype=np.float64).reshape(-1)
     if len(x) < int(0.05 * sample_rate):  # WORLD needs a few frames of signal
@@ -51,7 +52,7 @@ def world_features(wave: np.ndarray, sample_rate: int, f0_floor: float = 60.0, f
     sp = pyworld.cheaptrick(x, f0, times, sample_rate)
     sp = np.maximum(sp, 1e-16)
     mcep = pyworld.code_spectral_envelope(sp, sample_rate, MCEP_DIMS)
-    sptk = pysptk.sp2mc(sp, SPTK_ORDER, float(pysptk.util.mcepalpha(sample_rate)))
+    sptk = spectrum_to_mcep(sp, SPTK_ORDER, mcep_alpha(sample_rate))
     speech = speech_frames(x, sample_rate, len(f0))
     return WorldFeatures(mcep=mcep[:, 1:], sptk=sptk[:, 1:], f0=f0, speech=speech)
 

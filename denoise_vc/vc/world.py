@@ -1,7 +1,7 @@
 """WORLD analysis and synthesis on the VC frame grid: the features of `vocoder=world`.
 
 One frame vector per hop (the same grid as the log-mel features):
-    [ mel-cepstrum c0..c_order (SPTK, pysptk.sp2mc of the CheapTrick envelope, all-pass constant alpha by
+    [ mel-cepstrum c0..c_order (SPTK's sp2mc of the CheapTrick envelope, all-pass constant alpha by
       rate) | coded band aperiodicity (pyworld.code_aperiodicity; 1 band at 16 kHz, 3 at 22.05 kHz) |
       log-F0 interpolated over unvoiced frames | voiced flag (1/0) ]
 Synthesis inverts each part: mc2sp, decode_aperiodicity, F0 = exp(log-F0) where the flag is above 0.5, then
@@ -11,6 +11,7 @@ Synthesis inverts each part: mc2sp, decode_aperiodicity, F0 = exp(log-F0) where 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -19,11 +20,40 @@ from denoise_vc.vc.features import FeatureSettings, interpolate_log_f0
 MIN_F0_HZ = 20.0  # a predicted voiced frame never asks WORLD for a lower F0
 
 
+@lru_cache(maxsize=16)
 def mcep_alpha(sample_rate: int) -> float:
     """The all-pass constant that makes the mel-cepstrum's frequency warping follow the mel scale."""
     import pysptk
 
     return float(pysptk.util.mcepalpha(sample_rate))
+
+
+@lru_cache(maxsize=16)
+def _freqt_matrix(in_length: int, order: int, alpha: float) -> np.ndarray:
+    """(in_length, order + 1) matrix of SPTK's frequency warping `freqt`, which is linear in its input: one
+    matrix product then warps every frame at once (pysptk applies it frame by frame through Python)."""
+    import pysptk
+
+    eye = np.eye(in_length)
+    return np.stack([pysptk.freqt(eye[i], order, alpha) for i in range(in_length)])
+
+
+def spectrum_to_mcep(power: np.ndarray, order: int, alpha: float) -> np.ndarray:
+    """(frames, order + 1) mel-cepstra of (frames, fft/2 + 1) power spectra: pysptk.sp2mc for all frames."""
+    cepstrum = np.fft.irfft(np.log(power), axis=-1)
+    cepstrum[:, 0] /= 2.0
+    return cepstrum @ _freqt_matrix(cepstrum.shape[1], order, alpha)
+
+
+def mcep_to_spectrum(mcep: np.ndarray, alpha: float, fft_size: int) -> np.ndarray:
+    """(frames, fft/2 + 1) power spectra of (frames, order + 1) mel-cepstra: pysptk.mc2sp for all frames."""
+    half = fft_size // 2
+    cepstrum = mcep @ _freqt_matrix(mcep.shape[1], half, -alpha)
+    cepstrum[:, 0] *= 2.0
+    symmetric = np.zeros((len(mcep), fft_size))
+    symmetric[:, : half + 1] = cepstrum
+    symmetric[:, half + 1 :] = cepstrum[:, 1:half][:, ::-1]
+    return np.exp(np.fft.rfft(symmetric, axis=-1).real)
 
 
 def fft_size(sample_rate: int, f0_floor: float) -> int:
@@ -71,7 +101,6 @@ class WorldLayout:
 
 def analyse(wave: np.ndarray, fs: FeatureSettings, layout: WorldLayout, frames: int) -> np.ndarray:
     """(frames, layout.dims) WORLD frame vectors of a cleaned waveform, cut or edge-padded to `frames`."""
-    import pysptk
     import pyworld
 
     x = np.asarray(wave, dtype=np.float64).reshape(-1)
@@ -80,7 +109,7 @@ def analyse(wave: np.ndarray, fs: FeatureSettings, layout: WorldLayout, frames: 
     f0 = pyworld.stonemask(x, f0, times, fs.sample_rate)
     sp = pyworld.cheaptrick(x, f0, times, fs.sample_rate, f0_floor=fs.f0_floor, fft_size=layout.fft_size)
     ap = pyworld.d4c(x, f0, times, fs.sample_rate, fft_size=layout.fft_size)
-    mcep = pysptk.sp2mc(np.maximum(sp, 1e-16), layout.order, layout.alpha)
+    mcep = spectrum_to_mcep(np.maximum(sp, 1e-16), layout.order, layout.alpha)
     bap = pyworld.code_aperiodicity(ap, fs.sample_rate)
     lf0, voiced = interpolate_log_f0(f0)
     if np.isnan(lf0).all():  # no voiced frame at all: any finite value, the flag says unvoiced
@@ -107,12 +136,11 @@ class World:
         self.layout = layout
 
     def __call__(self, vectors: np.ndarray) -> np.ndarray:
-        import pysptk
         import pyworld
 
         lay = self.layout
         v = np.nan_to_num(np.asarray(vectors, dtype=np.float64))
-        sp = pysptk.mc2sp(np.ascontiguousarray(v[:, lay.mcep]), lay.alpha, lay.fft_size)
+        sp = mcep_to_spectrum(v[:, lay.mcep], lay.alpha, lay.fft_size)
         ap = pyworld.decode_aperiodicity(np.ascontiguousarray(v[:, lay.bap]), self.sample_rate, lay.fft_size)
         ap = np.clip(ap, 0.0, 1.0)
         wave = pyworld.synthesize(f0_of(v, lay), sp, ap, self.sample_rate, self.period_ms)
