@@ -378,7 +378,9 @@ def cmd_convert(args: argparse.Namespace) -> int:
     from denoise_vc.solvers.base import pick_device
     from denoise_vc.vc.pipeline import Converter
 
-    converter = Converter(args.vc, args.denoiser, device=str(pick_device(args.device)))
+    converter = Converter(
+        args.vc, args.denoiser, device=str(pick_device(args.device)), index=args.index, index_rate=args.index_rate
+    )
     inputs = _inputs(args.inputs)
     if not inputs:
         raise DenoiseVCError("no input files given")
@@ -415,7 +417,9 @@ def cmd_vc_evaluate(args: argparse.Namespace) -> int:
 
     if args.json:
         not_an_input(args.json, args.vc, *([args.denoiser] if args.denoiser else []))
-    converter = Converter(args.vc, args.denoiser, device=str(pick_device(args.device)))
+    converter = Converter(
+        args.vc, args.denoiser, device=str(pick_device(args.device)), index=args.index, index_rate=args.index_rate
+    )
     cfg = apply_overrides(converter.cfg, _overrides(args.overrides))
     pairs = [p for p in build_pairs(cfg.data, int(cfg.seed)) if p.split == "test"]
     if not pairs:
@@ -424,6 +428,27 @@ def cmd_vc_evaluate(args: argparse.Namespace) -> int:
     print(format_results(results, len(pairs)))
     if args.json:
         _write_json(Path(args.json), {"vc": str(Path(args.vc).resolve()), "pairs": len(pairs), "results": results})
+    return 0
+
+
+def cmd_vc_index(args: argparse.Namespace) -> int:
+    """A faiss index of the target speaker's frames for retrieval conversion (`convert --index`)."""
+    from denoise_vc.paths import not_an_input
+    from denoise_vc.vc.pipeline import Converter
+    from denoise_vc.vc.retrieval import build_target_index
+
+    out = Path(args.output)
+    files = [f for f, _ in _inputs(args.inputs)]
+    not_an_input(out, args.vc, *files)
+    if out.suffix != ".index":
+        raise DenoiseVCError(f"-o {out}: name the index NAME.index (NAME.index.json is written beside it)")
+    if not files:
+        raise DenoiseVCError("no target recordings given")
+    converter = Converter(args.vc)
+    index = build_target_index(converter, files, progress=True)
+    index.save(out)
+    meta = index.meta
+    print(f"indexed {meta['frames']} speech frames ({meta['seconds']:.1f} s, {meta['files']} files) -> {out}")
     return 0
 
 
@@ -665,16 +690,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="output folder (.wav files; inputs are never overwritten)")
     p.add_argument("--vc", required=True, help="a VC checkpoint (best.pth of vc-train)")
     p.add_argument("--denoiser", help="a denoiser checkpoint to clean the input first")
+    p.add_argument("--index", help="retrieval: a vc-index file of the target speaker built for this --vc")
+    p.add_argument(
+        "--index-rate", type=float, default=0.75, help="share of retrieved target frames, 0..1 (default 0.75)"
+    )
     p.add_argument("--device", default="auto")
     p.set_defaults(func=cmd_convert)
 
     p = sub.add_parser("vc-evaluate", help="MCD, F0 RMSE/correlation and V/UV error on the VC test set")
     p.add_argument("--vc", required=True, help="a VC checkpoint")
     p.add_argument("--denoiser", help="a denoiser checkpoint to clean the input first")
+    p.add_argument("--index", help="retrieval: a vc-index file of the target speaker built for this --vc")
+    p.add_argument(
+        "--index-rate", type=float, default=0.75, help="share of retrieved target frames, 0..1 (default 0.75)"
+    )
     p.add_argument("--json", help="also write the results as JSON here")
     p.add_argument("--device", default="auto")
     p.add_argument("overrides", nargs="*", help="key=value overrides of the checkpoint's config")
     p.set_defaults(func=cmd_vc_evaluate)
+
+    p = sub.add_parser("vc-index", help="faiss index of a target speaker's frames for `convert --index`")
+    p.add_argument("inputs", nargs="+", help="recordings (files or folders) of the target speaker")
+    p.add_argument("--vc", required=True, help="the VC checkpoint the index is for")
+    p.add_argument("-o", "--output", required=True, help="index file NAME.index (NAME.index.json beside it)")
+    p.set_defaults(func=cmd_vc_index)
 
     p = sub.add_parser("vc-slice", help="RVC-style training data: silence cut, 4 s chunks, 16 kHz copies, F0")
     p.add_argument("inputs", nargs="+", help="audio files or folders (read only)")

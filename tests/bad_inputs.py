@@ -618,6 +618,17 @@ def _vc_evaluate(case: Case, target, ws: Workspace) -> list[str] | None:
     return None
 
 
+def _vc_index(case: Case, target, ws: Workspace) -> list[str] | None:
+    out = ["-o", str(ws.out / "target.index")]
+    if case.group == "output":  # the index written over the input recording
+        return ["vc-index", str(target), "--vc", str(ws.vc), "-o", str(target)]
+    if case.group in ("audio", "folder"):
+        return ["vc-index", str(target), "--vc", str(ws.vc), *out]
+    if case.group == "vc-checkpoint":
+        return ["vc-index", str(ws.root / "ok.wav"), "--vc", str(target), *out]
+    return None
+
+
 def _vc_slice(case: Case, target, ws: Workspace) -> list[str] | None:
     base = ["--f0", "dio", "--min-chunk-s", "0.1"]  # the matrix's files are short tones
     if case.group == "output":  # the input's own folder as the output folder
@@ -644,6 +655,9 @@ COMMANDS: list[Command] = [
     # vc-evaluate reads the samples of the test pairs only (every file's header is checked): NaN samples in
     # a training file are not its business
     Command("vc-evaluate", _vc_evaluate, {"corpus: NaN samples": "ok"}),
+    # an index of part of a speaker's recordings would mislead, as a model trained on part of a data set would;
+    # a 1-sample recording has no speech frames to index
+    Command("vc-index", _vc_index, {FOLDER_CASE: "refuse", "1-sample file": "refuse"}),
     Command(
         "vc-slice",
         _vc_slice,
@@ -831,6 +845,9 @@ def _output_problems(command: str, outcome: Outcome) -> list[str]:
         results = json.loads(names["metrics.json"].read_text())["results"] if "metrics.json" in names else {}
         mcd = [row.get("mcd") for row in results.values()]
         return [] if len(mcd) == 2 and np.all(np.isfinite(mcd)) else [f"no finite MCD in {results}"]
+    if command == "vc-index":  # the faiss index and its sidecar
+        missing = {"target.index", "target.index.json"} - set(names)
+        return [f"no {', '.join(sorted(missing))}"] if missing else []
     if command == "vc-slice":  # every chunk in all four forms, finite audio within full scale
         if "manifest.json" not in names:
             return ["no manifest.json"]

@@ -55,20 +55,74 @@ def test_free_running_distance_forgives_timing_not_spectra():
     assert free_running_distance(brighter, frames, fs) == pytest.approx(10 / np.log(10) * np.sqrt(48) * 0.05, 1e-3)
 
 
-def test_vc_train_and_convert_with_the_world_vocoder(tmp_path, capsys):
-    common = [f"data.prepared_dir={tmp_path / 'prep'}", *VC_TINY, "vocoder=world"]
-    assert main(["vc-train", f"run_dir={tmp_path / 'run'}", *common]) == 0
-    assert "valid mcd" in capsys.readouterr().out  # the best checkpoint is chosen by free-running MCD
-    ckpt = load_checkpoint(tmp_path / "run" / "best.pth", kind="vc")
+@pytest.fixture(scope="module")
+def world_run(tmp_path_factory):
+    """A tiny `vocoder=world` model trained through the CLI (m1 -> f1 built-in speakers); its folder and output."""
+    import contextlib
+    import io
+
+    tmp = tmp_path_factory.mktemp("world")
+    common = [f"data.prepared_dir={tmp / 'prep'}", *VC_TINY, "vocoder=world"]
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert main(["vc-train", f"run_dir={tmp / 'run'}", *common]) == 0
+    return tmp, printed.getvalue()
+
+
+def _source(folder, seed: int = 7):
+    folder.mkdir(parents=True, exist_ok=True)
+    sf.write(folder / "a.wav", render(make_script(seed, 4), BUILTIN_SPEAKERS["m1"], RATE, seed), RATE)
+    return folder
+
+
+def test_vc_train_and_convert_with_the_world_vocoder(world_run, tmp_path):
+    run, printed = world_run
+    assert "valid mcd" in printed  # the best checkpoint is chosen by free-running MCD
+    ckpt = load_checkpoint(run / "run" / "best.pth", kind="vc")
     assert ckpt["model"]["args"]["n_mels"] == 28 and ckpt["config"]["data"]["vocoder"] == "world"
     assert np.isfinite(ckpt["meta"]["metrics"]["mcd"]) and ckpt["meta"]["metrics"]["mcd"] > 0
     stats = ckpt["meta"]["stats"]
     assert stats["target"]["lf0_mean"] - stats["source"]["lf0_mean"] > 0.4  # f1 above m1, kept apart
-    source = tmp_path / "in" / "a.wav"
-    source.parent.mkdir()
-    sf.write(source, render(make_script(7, 4), BUILTIN_SPEAKERS["m1"], RATE, 7), RATE)
-    assert (
-        main(["convert", str(source.parent), "-o", str(tmp_path / "out"), "--vc", str(tmp_path / "run/best.pth")]) == 0
-    )
+    source = _source(tmp_path / "in")
+    assert main(["convert", str(source), "-o", str(tmp_path / "out"), "--vc", str(run / "run/best.pth")]) == 0
     wave, rate = sf.read(tmp_path / "out" / "a.wav")
     assert rate == RATE and len(wave) > 0.3 * RATE and np.isfinite(wave).all() and np.abs(wave).max() > 1e-3
+
+
+def test_retrieval_index_blends_in_the_target_speakers_frames(world_run, tmp_path, capsys):
+    import json
+
+    from denoise_vc.vc.retrieval import TargetIndex
+
+    run, _ = world_run
+    vc = str(run / "run" / "best.pth")
+    targets = tmp_path / "f1"
+    targets.mkdir()
+    for seed in (11, 12, 13):
+        sf.write(targets / f"t{seed}.wav", render(make_script(seed, 4), BUILTIN_SPEAKERS["f1"], RATE, seed), RATE)
+    index_path = tmp_path / "f1.index"
+    assert main(["vc-index", str(targets), "--vc", vc, "-o", str(index_path)]) == 0
+    index = TargetIndex.load(index_path)
+    assert index.meta["files"] == 3 and index.meta["dims"] == 24 and index.meta["frames"] > 500
+    stored = index.index.reconstruct_n(0, 50)
+    _, ids = index.index.search(stored, 4)
+    assert (ids[:, 0] == np.arange(50)).all()  # each frame's own nearest neighbour is itself
+    assert np.allclose(index.blend(stored, 1.0), stored, atol=1e-4)  # a real target frame is kept
+    source = _source(tmp_path / "in")
+
+    def convert(name: str, *extra: str) -> np.ndarray:
+        assert main(["convert", str(source), "-o", str(tmp_path / name), "--vc", vc, *extra]) == 0
+        return sf.read(tmp_path / name / "a.wav")[0]
+
+    plain = convert("plain")
+    assert np.array_equal(convert("r0", "--index", str(index_path), "--index-rate", "0"), plain)
+    retrieved = convert("r1", "--index", str(index_path), "--index-rate", "1")
+    assert len(retrieved) == len(plain) and not np.allclose(retrieved, plain, atol=1e-3)
+    capsys.readouterr()
+    assert main(["convert", str(source), "-o", str(tmp_path / "x"), "--vc", vc, "--index", str(index_path),
+                 "--index-rate", "1.5"]) == 1  # fmt: skip
+    assert "--index-rate 1.5: must be in [0, 1]" in capsys.readouterr().err
+    meta = json.loads(index_path.with_suffix(".index.json").read_text())
+    index_path.with_suffix(".index.json").write_text(json.dumps(meta | {"stats": "another model"}))
+    assert main(["convert", str(source), "-o", str(tmp_path / "y"), "--vc", vc, "--index", str(index_path)]) == 1
+    assert "built with another VC model" in capsys.readouterr().err

@@ -21,7 +21,8 @@ from denoise_vc.inference import model_failure
 from denoise_vc.vc.dataset import denormalise_frames, normalise_side
 from denoise_vc.vc.features import FeatureSettings
 from denoise_vc.vc.prepare import side_features, source_segments
-from denoise_vc.vc.vocoders import acoustic_frames, build_vocoder
+from denoise_vc.vc.retrieval import TargetIndex, check_index_rate
+from denoise_vc.vc.vocoders import acoustic_frames, build_vocoder, spectral_columns
 
 
 @dataclass
@@ -54,7 +55,14 @@ class Denoiser:
 class Converter:
     """A trained VC model (plus optional denoiser) that turns source-speaker audio into target-speaker audio."""
 
-    def __init__(self, vc_checkpoint: str | Path, denoiser: str | Path | None = None, device: str = "cpu") -> None:
+    def __init__(
+        self,
+        vc_checkpoint: str | Path,
+        denoiser: str | Path | None = None,
+        device: str = "cpu",
+        index: str | Path | None = None,
+        index_rate: float = 0.75,
+    ) -> None:
         self.device = torch.device(device)
         self.model, ckpt = load_model(vc_checkpoint, kind="vc", device=self.device)
         stats = ckpt["meta"].get("stats")
@@ -68,6 +76,10 @@ class Converter:
         self.r = int(self.cfg.data.reduction_factor)
         self.denoiser = Denoiser.load(denoiser, self.device) if denoiser else None
         self.vocoder = build_vocoder(self.fs)
+        self.index, self.index_rate = None, check_index_rate(index_rate)
+        if index:
+            self.index = TargetIndex.load(index)
+            self.index.check_fits(self.fs, stats["target"], vc_checkpoint)
 
     @property
     def sample_rate(self) -> int:
@@ -89,12 +101,16 @@ class Converter:
 
     def convert_frames(self, wave: np.ndarray, rate: int) -> np.ndarray:
         """(frames, frame dims) de-normalised converted acoustic frames (what the vocoder takes) of a
-        (denoised, if a denoiser is set) waveform."""
+        (denoised, if a denoiser is set) waveform; with an index, the spectral columns are blended with the
+        target speaker's nearest real frames."""
         if self.denoiser is not None:
             wave, rate = self.denoiser(wave, rate)
         inputs = {k: v.to(self.device) for k, v in self.features(wave, rate).items()}
         mel, length = self.model.infer(**inputs)
         mel = mel[0, : int(length[0])].float().cpu().numpy()
+        if self.index is not None:  # model output and index share the target-normalised space
+            columns = spectral_columns(self.fs)
+            mel[:, columns] = self.index.blend(mel[:, columns], self.index_rate)
         return denormalise_frames(mel, self.stats["target"])
 
     def convert(self, wave: np.ndarray, rate: int) -> np.ndarray:

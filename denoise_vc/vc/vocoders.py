@@ -62,12 +62,14 @@ def pad_value(fs: FeatureSettings) -> float | None:
     return None if fs.vocoder == "world" else float(np.log(LOG_FLOOR))
 
 
+def spectral_columns(fs: FeatureSettings) -> slice:
+    """The columns that describe the spectral envelope (what DTW aligns on, MCD measures and retrieval
+    replaces): c1..c_order for WORLD (c0 is loudness), every mel band for log-mel."""
+    return slice(1, fs.mcep_order + 1) if fs.vocoder == "world" else slice(0, fs.n_mels)
+
+
 def spectral_part(frames: np.ndarray, fs: FeatureSettings) -> np.ndarray:
-    """The columns that describe the spectral envelope (what DTW aligns on and MCD measures): c1..c_order for
-    WORLD (c0 is loudness), every mel band for log-mel."""
-    if fs.vocoder == "world":
-        return frames[:, 1 : fs.mcep_order + 1]
-    return frames
+    return frames[:, spectral_columns(fs)]
 
 
 def build_vocoder(fs: FeatureSettings):
