@@ -1,0 +1,196 @@
+"""Voice conversion on real parallel speech (VCC 2016), next to the classic joint-density GMM, clean and noisy.
+
+For each source:target pair of ../shared/data/speech/vcc2016 (162 parallel sentences per speaker; the folder
+split of configs/vc: first 80 % train, next 10 % valid, last 10 % test, i.e. 100147-100162 are the test
+sentences, never trained on and never used for selection):
+  wgmm   `denoise-vc vc-train vocoder=world` (FastSpeech2-style + wGMM prosody predicting WORLD frames; best
+         checkpoint by free-running validation MCD), trained here in a subprocess;
+  gmm    benchmarks/gmm_vc.py: sprocket's joint-density GMM recipe on the same WORLD features and train pairs.
+Each converts the test sources: clean; with real noise at 5 dB SNR (../shared/data/noise_open, cut only from
+the last 10 % of each recording, which no denoiser or VC model trains on); and that noisy source cleaned first
+by RNNoise and by this package's shipped default denoiser. Scores against the clean target recording: MCD
+(SPTK mel-cepstrum c1-c24, alpha 0.41, and the WORLD-coded one), F0 RMSE (cents), F0 correlation, V/UV error
+(medians, `denoise_vc.vc.metrics`), and the conversion real-time factor on the clean sources.
+
+    python benchmarks/vc_real.py --pairs SF1:TF1 SM1:TM1 --epochs 80 --minutes 25
+    python benchmarks/vc_real.py --pairs SF1:TF1 --reuse-runs            # score existing runs again
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pickle
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import header, rnnoise  # noqa: E402
+from gmm_vc import JointDensityGMM  # noqa: E402
+from real_data import open_noises, test_stretch  # noqa: E402
+
+from denoise_vc.audio import load_audio, resample  # noqa: E402
+from denoise_vc.data.mixing import gain_for_snr  # noqa: E402
+from denoise_vc.pretrained import resolve_checkpoint  # noqa: E402
+from denoise_vc.vc.corpus import build_pairs  # noqa: E402
+from denoise_vc.vc.features import clean_wave  # noqa: E402
+from denoise_vc.vc.metrics import score_conversion, summarise  # noqa: E402
+from denoise_vc.vc.pipeline import Converter, Denoiser  # noqa: E402
+from denoise_vc.vc.vocoders import acoustic_frames  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+VCC = ROOT.parent / "shared" / "data" / "speech" / "vcc2016"
+RATE = 16000
+SNR_DB = 5.0
+COLUMNS = (("mcd_sptk", "MCD SPTK", 9, 2), ("mcd", "MCD WORLD", 10, 2), ("f0_rmse_cents", "F0 RMSE ct", 11, 1))
+COLUMNS += (("f0_corr", "F0 corr", 8, 3), ("vuv_error", "V/UV err", 9, 3))
+
+
+def train_wgmm(source: str, target: str, out: Path, args: argparse.Namespace) -> float:
+    """vc-train (preparing the corpus first) in a subprocess; returns its wall-clock seconds (0 when reused)."""
+    if args.reuse_runs and (out / "run" / "best.pth").exists():
+        return 0.0
+    command = [
+        sys.executable, "-m", "denoise_vc.cli", "vc-train", "vocoder=world",
+        f"data.source={VCC / source}", f"data.target={VCC / target}",
+        f"run_dir={out / 'run'}", f"data.prepared_dir={out / 'prepared'}",
+        f"solver.epochs={args.epochs}", f"solver.max_minutes={args.minutes}", "solver.progress=false",
+        *args.override,
+    ]  # fmt: skip
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    with open(out / "train.log", "w") as log:
+        subprocess.run(command, check=True, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    return time.perf_counter() - start
+
+
+def fit_gmm(converter: Converter, train: list, out: Path, args: argparse.Namespace) -> tuple[JointDensityGMM, float]:
+    """The GMM peer on the same training pairs (pickled beside the run: a fit takes ~25 CPU-minutes)."""
+    path = out / f"gmm_{args.mixtures}.pkl"
+    if args.reuse_runs and path.exists():
+        with open(path, "rb") as f:
+            return pickle.load(f)
+    start = time.perf_counter()
+    gmm = JointDensityGMM(converter.fs, mixtures=args.mixtures).fit([(p.source(), p.target()) for p in train])
+    seconds = time.perf_counter() - start
+    with open(path, "wb") as f:
+        pickle.dump((gmm, seconds), f)
+    return gmm, seconds
+
+
+def noisy(waves: list[tuple[np.ndarray, int]], seed: int) -> list[np.ndarray]:
+    """Each source (at RATE) plus a random test-stretch cut of a real noise recording at SNR_DB."""
+    noises = [test_stretch(load_audio(f, RATE)[0][0]) for f in open_noises()]
+    out = []
+    for index, (wave, rate) in enumerate(waves):
+        wave = resample(wave, rate, RATE)
+        rng = np.random.default_rng([seed, index])
+        noise = noises[int(rng.integers(len(noises)))]
+        if len(noise) < len(wave):
+            noise = np.tile(noise, len(wave) // len(noise) + 1)
+        start = int(rng.integers(0, len(noise) - len(wave) + 1))
+        segment = noise[start : start + len(wave)]
+        out.append((wave + gain_for_snr(wave, segment, SNR_DB) * segment).astype(np.float32))
+    return out
+
+
+def scores(converted: list[np.ndarray], targets: list[np.ndarray]) -> dict[str, float]:
+    return summarise([score_conversion(c, t, RATE) for c, t in zip(converted, targets)])
+
+
+def rtf(convert, waves: list[tuple[np.ndarray, int]]) -> float:
+    start = time.perf_counter()
+    for wave, rate in waves:
+        convert(wave, rate)
+    return (time.perf_counter() - start) / sum(len(w) / r for w, r in waves)
+
+
+def run_pair(source: str, target: str, args: argparse.Namespace) -> dict:
+    out = Path(args.out) / f"{source}_{target}"
+    train_s = train_wgmm(source, target, out, args)
+    converter = Converter(out / "run" / "best.pth")
+    pairs = build_pairs(converter.cfg.data, int(converter.cfg.seed))
+    train = [p for p in pairs if p.split == "train"]
+    test = [p for p in pairs if p.split == "test"]
+    gmm, gmm_s = fit_gmm(converter, train, out, args)
+    sources = [p.source() for p in test]
+    targets = [clean_wave(*p.target(), converter.fs) for p in test]
+    noisy_sources = noisy(sources, args.seed)
+    denoiser = Denoiser.load(resolve_checkpoint(args.denoiser), converter.device)
+    inputs = {
+        "clean": sources,
+        f"noisy {SNR_DB:g} dB": [(x, RATE) for x in noisy_sources],
+        "RNNoise": [(rnnoise(x, RATE), RATE) for x in noisy_sources],
+        "denoised": [denoiser(x, RATE) for x in noisy_sources],
+    }
+    rows = {
+        "source (no conversion)": scores([clean_wave(w, r, converter.fs) for w, r in sources], targets),
+        "target through WORLD": scores([converter.vocoder(acoustic_frames(t, converter.fs)) for t in targets], targets),
+    }
+    systems = {"wgmm": converter.convert, "gmm": gmm.convert}
+    for condition, waves in inputs.items():
+        for name, convert in systems.items():
+            rows[f"{name}: {condition}"] = scores([convert(w, r) for w, r in waves], targets)
+    return {
+        "pairs": {"train": len(train), "test": len(test)},
+        "train_seconds": {"wgmm": train_s, "gmm": gmm_s},
+        "rtf": {name: rtf(convert, sources) for name, convert in systems.items()},
+        "best_epoch": int(converter_meta(out)["epoch"]),
+        "rows": rows,
+    }
+
+
+def converter_meta(out: Path) -> dict:
+    from denoise_vc.checkpoint import load_checkpoint
+
+    return load_checkpoint(out / "run" / "best.pth", kind="vc")["meta"]
+
+
+def table(name: str, result: dict) -> str:
+    lines = [
+        f"{name}: {result['pairs']['train']} train / {result['pairs']['test']} test pairs; "
+        f"wgmm best epoch {result['best_epoch']}, trained {result['train_seconds']['wgmm'] / 60:.1f} min; "
+        f"gmm fit {result['train_seconds']['gmm'] / 60:.1f} min; RTF wgmm {result['rtf']['wgmm']:.3f}, "
+        f"gmm {result['rtf']['gmm']:.3f}",
+        f"| {'system: source':<28} | " + " | ".join(title for _, title, _, _ in COLUMNS) + " |",
+        "|" + "---|" * (len(COLUMNS) + 1),
+    ]
+    for row_name, row in result["rows"].items():
+        cells = " | ".join(f"{row[key]:>{width}.{digits}f}" for key, _, width, digits in COLUMNS)
+        lines.append(f"| {row_name:<28} | {cells} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--pairs", nargs="+", default=["SF1:TF1", "SM1:TM1"], help="SOURCE:TARGET speakers")
+    parser.add_argument("--epochs", type=int, default=80)
+    parser.add_argument("--minutes", type=float, default=25.0, help="vc-train wall-clock budget per pair")
+    parser.add_argument("--mixtures", type=int, default=32, help="GMM components of the peer")
+    parser.add_argument("--denoiser", default="default", help="front-end checkpoint (default: the shipped model)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default=str(ROOT / "runs" / "vc_real"))
+    parser.add_argument("--reuse-runs", action="store_true", help="score existing runs instead of training")
+    parser.add_argument("--override", action="append", default=[], help="extra vc-train override (repeatable)")
+    parser.add_argument("--json", help="write every figure here")
+    args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(args.threads)
+    print(header("VC on VCC 2016: wGMM (vocoder=world) vs joint-density GMM, clean and noisy sources", args.seed))
+    results = {}
+    for spec in args.pairs:
+        source, target = spec.split(":")
+        results[spec] = run_pair(source, target, args)
+        print(table(spec, results[spec]), flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
