@@ -10,6 +10,7 @@ Synthesis inverts each part: mc2sp, decode_aperiodicity, F0 = exp(log-F0) where 
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -107,8 +108,12 @@ def analyse(wave: np.ndarray, fs: FeatureSettings, layout: WorldLayout, frames: 
     period_ms = 1000.0 * fs.hop_s
     f0, times = pyworld.dio(x, fs.sample_rate, f0_floor=fs.f0_floor, f0_ceil=fs.f0_ceil, frame_period=period_ms)
     f0 = pyworld.stonemask(x, f0, times, fs.sample_rate)
-    sp = pyworld.cheaptrick(x, f0, times, fs.sample_rate, f0_floor=fs.f0_floor, fft_size=layout.fft_size)
-    ap = pyworld.d4c(x, f0, times, fs.sample_rate, fft_size=layout.fft_size)
+    with ThreadPoolExecutor(2) as pool:  # pyworld releases the GIL: envelope and aperiodicity side by side
+        envelope = pool.submit(
+            pyworld.cheaptrick, x, f0, times, fs.sample_rate, f0_floor=fs.f0_floor, fft_size=layout.fft_size
+        )
+        ap = pyworld.d4c(x, f0, times, fs.sample_rate, fft_size=layout.fft_size)
+        sp = envelope.result()
     mcep = spectrum_to_mcep(np.maximum(sp, 1e-16), layout.order, layout.alpha)
     bap = pyworld.code_aperiodicity(ap, fs.sample_rate)
     lf0, voiced = interpolate_log_f0(f0)
