@@ -373,14 +373,25 @@ def cmd_vc_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_convert(args: argparse.Namespace) -> int:
-    from denoise_vc.errors import AudioFileError
+def _converter(args: argparse.Namespace):
+    """The Converter `convert` and `vc-evaluate` describe with their shared options."""
     from denoise_vc.solvers.base import pick_device
     from denoise_vc.vc.pipeline import Converter
 
-    converter = Converter(
-        args.vc, args.denoiser, device=str(pick_device(args.device)), index=args.index, index_rate=args.index_rate
+    return Converter(
+        args.vc,
+        args.denoiser,
+        device=str(pick_device(args.device)),
+        index=args.index,
+        index_rate=args.index_rate,
+        target_speaker=args.target_speaker,
     )
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    from denoise_vc.errors import AudioFileError
+
+    converter = _converter(args)
     inputs = _inputs(args.inputs)
     if not inputs:
         raise DenoiseVCError("no input files given")
@@ -411,16 +422,15 @@ def cmd_convert(args: argparse.Namespace) -> int:
 def cmd_vc_evaluate(args: argparse.Namespace) -> int:
     from denoise_vc.config import apply_overrides
     from denoise_vc.paths import not_an_input
-    from denoise_vc.solvers.base import pick_device
     from denoise_vc.vc.corpus import build_pairs
-    from denoise_vc.vc.pipeline import Converter, evaluate_pairs, format_results
+    from denoise_vc.vc.pipeline import evaluate_pairs, format_results
 
     if args.json:
         not_an_input(args.json, args.vc, *([args.denoiser] if args.denoiser else []))
-    converter = Converter(
-        args.vc, args.denoiser, device=str(pick_device(args.device)), index=args.index, index_rate=args.index_rate
-    )
+    converter = _converter(args)
     cfg = apply_overrides(converter.cfg, _overrides(args.overrides))
+    if converter.speakers is not None:  # many-to-many: the built-in test pairs end in the target's voice
+        converter.speakers.evaluation_data(cfg.data)
     pairs = [p for p in build_pairs(cfg.data, int(cfg.seed)) if p.split == "test"]
     if not pairs:
         raise DenoiseVCError("the test split is empty")
@@ -444,7 +454,7 @@ def cmd_vc_index(args: argparse.Namespace) -> int:
         raise DenoiseVCError(f"-o {out}: name the index NAME.index (NAME.index.json is written beside it)")
     if not files:
         raise DenoiseVCError("no target recordings given")
-    converter = Converter(args.vc)
+    converter = Converter(args.vc, target_speaker=args.target_speaker)
     index = build_target_index(converter, files, progress=True)
     index.save(out)
     meta = index.meta
@@ -681,7 +691,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("overrides", nargs="*", help="key=value overrides of configs/vc.yaml")
     p.set_defaults(func=cmd_vc_prepare)
 
-    p = sub.add_parser("vc-train", help="train the wGMM VC model (prepares the corpus first when needed)")
+    p = sub.add_parser(
+        "vc-train", help="train a VC model: wGMM (parallel) or vc/model@model=stargan_vc (speaker folders)"
+    )
     p.add_argument("overrides", nargs="*", help="key=value overrides of configs/vc.yaml")
     p.set_defaults(func=cmd_vc_train)
 
@@ -694,6 +706,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--index-rate", type=float, default=0.75, help="share of retrieved target frames, 0..1 (default 0.75)"
     )
+    p.add_argument("--target-speaker", help="many-to-many checkpoints (stargan_vc): the speaker to convert to")
     p.add_argument("--device", default="auto")
     p.set_defaults(func=cmd_convert)
 
@@ -705,6 +718,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--index-rate", type=float, default=0.75, help="share of retrieved target frames, 0..1 (default 0.75)"
     )
     p.add_argument("--json", help="also write the results as JSON here")
+    p.add_argument("--target-speaker", help="many-to-many checkpoints (stargan_vc): the speaker to convert to")
     p.add_argument("--device", default="auto")
     p.add_argument("overrides", nargs="*", help="key=value overrides of the checkpoint's config")
     p.set_defaults(func=cmd_vc_evaluate)
@@ -712,6 +726,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("vc-index", help="faiss index of a target speaker's frames for `convert --index`")
     p.add_argument("inputs", nargs="+", help="recordings (files or folders) of the target speaker")
     p.add_argument("--vc", required=True, help="the VC checkpoint the index is for")
+    p.add_argument("--target-speaker", help="many-to-many checkpoints (stargan_vc): the speaker to convert to")
     p.add_argument("-o", "--output", required=True, help="index file NAME.index (NAME.index.json beside it)")
     p.set_defaults(func=cmd_vc_index)
 

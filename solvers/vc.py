@@ -149,9 +149,13 @@ class VCSolver(Solver):
         return payload
 
 
-def build_vc_solver(cfg: DictConfig) -> VCSolver:
+def build_vc_solver(cfg: DictConfig) -> Solver:
     """A ready-to-fit VC solver: model and loss first (a bad setting is refused before anything is written),
     then the features of `cfg.data`, prepared or reused."""
+    if str(cfg.model.get("name")) == "stargan_vc":  # non-parallel many-to-many GAN (issue 16, part 1)
+        from denoise_vc.solvers.stargan import build_stargan_solver
+
+        return build_stargan_solver(cfg)
     check_settings(cfg)
     from denoise_vc.models import build_model
     from denoise_vc.models.vc import VCLoss

@@ -22,6 +22,7 @@ from denoise_vc.vc.dataset import denormalise_frames, normalise_side
 from denoise_vc.vc.features import FeatureSettings
 from denoise_vc.vc.prepare import side_features, source_segments
 from denoise_vc.vc.retrieval import TargetIndex, check_index_rate
+from denoise_vc.vc.stargan_convert import speaker_conversion
 from denoise_vc.vc.vocoders import acoustic_frames, build_vocoder, spectral_columns
 
 
@@ -62,13 +63,16 @@ class Converter:
         device: str = "cpu",
         index: str | Path | None = None,
         index_rate: float = 0.75,
+        target_speaker: str | None = None,
     ) -> None:
         self.device = torch.device(device)
         self.model, ckpt = load_model(vc_checkpoint, kind="vc", device=self.device)
-        stats = ckpt["meta"].get("stats")
+        # many-to-many checkpoints (stargan_vc) convert to `target_speaker`; None for one-to-one ones
+        self.speakers = speaker_conversion(vc_checkpoint, self.model, ckpt, target_speaker, self.device)
+        stats = self.speakers.stats if self.speakers else ckpt["meta"].get("stats")
         if not stats:
             raise CheckpointError(f"{vc_checkpoint}: VC checkpoint has no normalisation statistics (meta.stats)")
-        if not {"source", "target"} <= set(stats):
+        if not self.speakers and not {"source", "target"} <= set(stats):
             raise CheckpointError(f"{vc_checkpoint}: statistics pooled over both speakers (older vc-train); retrain")
         self.stats = stats
         self.cfg = apply_overrides(ckpt["config"], [])
@@ -105,9 +109,12 @@ class Converter:
         target speaker's nearest real frames."""
         if self.denoiser is not None:
             wave, rate = self.denoiser(wave, rate)
-        inputs = {k: v.to(self.device) for k, v in self.features(wave, rate).items()}
-        mel, length = self.model.infer(**inputs)
-        mel = mel[0, : int(length[0])].float().cpu().numpy()
+        if self.speakers is not None:
+            mel = self.speakers.convert_normalised(wave, rate)
+        else:
+            inputs = {k: v.to(self.device) for k, v in self.features(wave, rate).items()}
+            mel, length = self.model.infer(**inputs)
+            mel = mel[0, : int(length[0])].float().cpu().numpy()
         if self.index is not None:  # model output and index share the target-normalised space
             columns = spectral_columns(self.fs)
             mel[:, columns] = self.index.blend(mel[:, columns], self.index_rate)

@@ -10,6 +10,7 @@ Batch (dict, batch-first, zero-padded; r = reduction, Ts_r = Ts / r, Tt_r = Tt /
 from denoise_vc.models.vc.frames import expand_frames, length_regulate, reduce_frames
 from denoise_vc.models.vc.loss import VCLoss
 from denoise_vc.models.vc.model import WgmmVC
+from denoise_vc.models.vc.stargan import StarGANVC  # noqa: F401  registers "stargan_vc" (issue 16, part 1)
 from denoise_vc.models.vc.vocoder import GriffinLim, Vocoder
 
 __all__ = ["GriffinLim", "VCLoss", "Vocoder", "WgmmVC", "expand_frames", "length_regulate", "reduce_frames"]
