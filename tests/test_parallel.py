@@ -86,9 +86,20 @@ def assert_same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], 
     assert worst < tolerance, f"weights differ by up to {worst:.2e}"
 
 
-# 1 and 2 workers sum the gradient in another order; Adam's first step, lr * g / (|g| + eps), turns that float
-# noise into up to ~0.5 % of a step where |g| is near eps: allow 1 % of the step (lr 1e-3).
+# 1 and 2 workers sum the gradient in another order. Adam's first step, lr * g / (|g| + eps), is about lr * sign(g)
+# whatever |g|, except where |g| is near eps: there that float noise moves a weight by up to a whole step (lr 1e-3).
+# Measured on this kind of machine: 2 of 14,865 weights differ by more than 1e-5 (at most 1.7e-4). So: all but
+# 0.1 % of the weights agree to 1e-5, and none by more than two steps. A worker that skipped the other's gradient
+# would move most weights differently.
 ACROSS_WORKER_COUNTS = 1e-5
+
+
+def assert_nearly_same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], lr: float = 1e-3) -> None:
+    assert a.keys() == b.keys()
+    diffs = torch.cat([(a[k].float() - b[k].float()).abs().reshape(-1) for k in a])
+    off = int((diffs > ACROSS_WORKER_COUNTS).sum())
+    assert off <= 1e-3 * len(diffs), f"{off} of {len(diffs)} weights differ by more than {ACROSS_WORKER_COUNTS}"
+    assert float(diffs.max()) <= 2 * lr, f"weights differ by up to {float(diffs.max()):.2e}"
 
 
 def test_each_worker_takes_its_share_of_every_global_batch():
@@ -107,7 +118,7 @@ def test_two_workers_reach_the_weights_of_one_after_a_step(tmp_path, items, batc
     assert not seen[0] & seen[1] and seen[0] | seen[1] == set(range(items))
     alone = single_process(tmp_path / "single", overrides)
     assert_same_weights(workers[0]["state"], workers[1]["state"])
-    assert_same_weights(workers[0]["state"], alone, ACROSS_WORKER_COUNTS)
+    assert_nearly_same_weights(workers[0]["state"], alone)
     before = build_solver(resolve_paths(compose_config([f"run_dir={tmp_path / 'x'}", *overrides]))).model
     assert max(float((before.state_dict()[k] - alone[k]).abs().max()) for k in alone) > 1e-4  # it did move
     # only the chief wrote: one history, the shard record says who drew what
