@@ -7,7 +7,6 @@ fix are printed as one line (no traceback) with a non-zero exit code.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -323,9 +322,9 @@ def _denoise_folder(checkpoint: Path, noisy: Path, outdir: Path, device: str, st
 
 
 def _write_json(path: Path, payload: dict) -> None:
-    from denoise_vc.paths import write_atomically
+    from denoise_vc.paths import write_json
 
-    write_atomically(path, lambda tmp: Path(tmp).write_text(json.dumps(payload, indent=2)))
+    write_json(path, payload, indent=2)
 
 
 def _vc_config(overrides: list[str]):

@@ -66,3 +66,11 @@ def honour_umask(path: str | Path) -> None:
     mask = os.umask(0)
     os.umask(mask)
     os.chmod(path, 0o666 & ~mask)
+
+
+def write_json(path: str | Path, payload: object, indent: int = 1) -> Path:
+    """`payload` as UTF-8 JSON at `path`, atomically (caches, manifests, metrics, index sidecars)."""
+    import json
+
+    text = json.dumps(payload, indent=indent)
+    return write_atomically(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))

@@ -19,7 +19,7 @@ import numpy as np
 
 from denoise_vc.config import to_plain
 from denoise_vc.errors import AudioFileError, ConfigError
-from denoise_vc.paths import write_atomically
+from denoise_vc.paths import write_atomically, write_json
 from denoise_vc.vc.align import alignment_problem, dtw_durations, pad_to_multiple, reduce_mean
 from denoise_vc.vc.corpus import Pair, build_pairs
 from denoise_vc.vc.features import FeatureSettings, clean_wave, extract
@@ -75,10 +75,6 @@ def fingerprint(cfg) -> str:
 
 def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     write_atomically(path, lambda tmp: np.savez(tmp, **arrays), ".npz")
-
-
-def _write_json(path: Path, payload: Any) -> None:
-    write_atomically(path, lambda tmp: Path(tmp).write_text(json.dumps(payload, indent=1), encoding="utf-8"))
 
 
 def _moments(arrays: list[np.ndarray]) -> tuple[list[float] | float, list[float] | float]:
@@ -182,8 +178,8 @@ def prepare(cfg, progress: bool = True) -> dict[str, Any]:
         "computed": computed,
         "reused": len(kept) - computed,
     }
-    _write_json(out / "stats.json", stats)
-    _write_json(manifest_path, manifest)
+    write_json(out / "stats.json", stats)
+    write_json(manifest_path, manifest)
     return manifest | {"stats": stats}
 
 

@@ -25,9 +25,9 @@ from typing import Any
 import numpy as np
 
 from denoise_vc.errors import CheckpointError, ConfigError
-from denoise_vc.paths import write_atomically
+from denoise_vc.paths import write_atomically, write_json
 from denoise_vc.vc.features import FeatureSettings, log_energy
-from denoise_vc.vc.vocoders import spectral_columns
+from denoise_vc.vc.vocoders import normalised_spectra, spectral_columns
 
 NEIGHBOURS = 4  # kNN-VC and RVC both average a handful of neighbours
 SPEECH_DB = 40.0  # frames this far below an utterance's loudest frame are pauses: not indexed
@@ -37,14 +37,6 @@ def stats_fingerprint(target_stats: dict[str, Any]) -> str:
     """Identity of the normalisation an index lives in: the checkpoint's target statistics."""
     text = json.dumps([target_stats["mel_mean"], target_stats["mel_std"]])
     return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def index_vectors(frames: np.ndarray, fs: FeatureSettings, target_stats: dict[str, Any]) -> np.ndarray:
-    """(frames, dims) float32 search vectors: the spectral columns of de-normalised frames, target-normalised."""
-    columns = spectral_columns(fs)
-    mean = np.asarray(target_stats["mel_mean"], np.float32)[columns]
-    std = np.asarray(target_stats["mel_std"], np.float32)[columns]
-    return np.ascontiguousarray((frames[:, columns] - mean) / std, dtype=np.float32)
 
 
 def speech_rows(wave: np.ndarray, fs: FeatureSettings, frames: int) -> np.ndarray:
@@ -77,8 +69,7 @@ class TargetIndex:
 
         path = Path(path)
         write_atomically(path, lambda tmp: faiss.write_index(self.index, str(tmp)), ".index")
-        sidecar = Path(f"{path}.json")
-        write_atomically(sidecar, lambda tmp: Path(tmp).write_text(json.dumps(self.meta, indent=1), encoding="utf-8"))
+        write_json(f"{path}.json", self.meta)
         return path
 
     @staticmethod
@@ -138,7 +129,7 @@ def build_target_index(converter, files: list[Path], progress: bool = False) -> 
         wave, rate = load_audio(path)
         x = clean_wave(wave[0], rate, fs)
         frames = acoustic_frames(x, fs)
-        vectors.append(index_vectors(frames, fs, target_stats)[speech_rows(x, fs, len(frames))])
+        vectors.append(normalised_spectra(frames, target_stats, fs)[speech_rows(x, fs, len(frames))])
         seconds += len(x) / fs.sample_rate
     meta = {
         "vocoder": fs.vocoder,

@@ -30,10 +30,10 @@ from torch.utils.data import Dataset
 
 from denoise_vc.audio import AUDIO_SUFFIXES, audio_info, load_audio
 from denoise_vc.errors import AudioFileError, ConfigError
-from denoise_vc.paths import write_atomically
+from denoise_vc.paths import write_atomically, write_json
 from denoise_vc.vc.corpus import BUILTIN_SPEAKERS, _split_of, make_script, render
 from denoise_vc.vc.features import FeatureSettings, clean_wave, extract
-from denoise_vc.vc.vocoders import spectral_columns
+from denoise_vc.vc.vocoders import normalised_spectra
 
 SPLITS = ("train", "valid", "test")
 
@@ -142,10 +142,6 @@ def speaker_stats(items: list[dict[str, np.ndarray]], speaker: str, needs_f0: bo
     }
 
 
-def _write_json(path: Path, payload: Any) -> None:
-    write_atomically(path, lambda tmp: Path(tmp).write_text(json.dumps(payload, indent=1), encoding="utf-8"))
-
-
 def prepare_speakers(cfg, progress: bool = True) -> dict[str, Any]:
     """Compute (or reuse) every file's features; returns the manifest (speakers, splits) plus `stats`."""
     from tqdm import tqdm
@@ -191,17 +187,9 @@ def prepare_speakers(cfg, progress: bool = True) -> dict[str, Any]:
         "computed": computed,
         "reused": len(everything) - computed,
     }
-    _write_json(out / "stats.json", stats)
-    _write_json(manifest_path, manifest)
+    write_json(out / "stats.json", stats)
+    write_json(manifest_path, manifest)
     return manifest | {"stats": stats}
-
-
-def normalised_spectra(frames: np.ndarray, stats: dict[str, Any], fs: FeatureSettings) -> np.ndarray:
-    """(T, spectral dims) spectral columns of raw frames in one speaker's normalised units (the model's input)."""
-    columns = spectral_columns(fs)
-    mean = np.asarray(stats["mel_mean"], np.float32)[columns]
-    std = np.asarray(stats["mel_std"], np.float32)[columns]
-    return ((frames[:, columns] - mean) / std).astype(np.float32)
 
 
 def load_split(prepared_dir: str | Path, manifest: dict[str, Any], split: str, fs: FeatureSettings):

@@ -23,8 +23,8 @@ import torch
 from denoise_vc.config import apply_overrides
 from denoise_vc.errors import CheckpointError, ConfigError
 from denoise_vc.vc.features import FeatureSettings
-from denoise_vc.vc.speakers import normalised_spectra, utterance_features
-from denoise_vc.vc.vocoders import spectral_columns, world_layout
+from denoise_vc.vc.speakers import utterance_features
+from denoise_vc.vc.vocoders import normalised_spectra, spectral_columns, world_layout
 
 
 def _vector(stats: dict[str, Any], key: str) -> np.ndarray:

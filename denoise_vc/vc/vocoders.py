@@ -68,6 +68,15 @@ def spectral_columns(fs: FeatureSettings) -> slice:
     return slice(1, fs.mcep_order + 1) if fs.vocoder == "world" else slice(0, fs.n_mels)
 
 
+def normalised_spectra(frames: np.ndarray, stats: dict, fs: FeatureSettings) -> np.ndarray:
+    """(T, spectral dims) float32 spectral columns of de-normalised frames in one speaker's normalised units:
+    the StarGAN generator's input and the retrieval index's search space."""
+    columns = spectral_columns(fs)
+    mean = np.asarray(stats["mel_mean"], np.float32)[columns]
+    std = np.asarray(stats["mel_std"], np.float32)[columns]
+    return np.ascontiguousarray((frames[:, columns] - mean) / std, dtype=np.float32)
+
+
 def spectral_part(frames: np.ndarray, fs: FeatureSettings) -> np.ndarray:
     return frames[:, spectral_columns(fs)]
 
