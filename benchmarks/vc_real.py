@@ -1,18 +1,23 @@
-"""Voice conversion on real parallel speech (VCC 2016), next to the classic joint-density GMM, clean and noisy.
+"""Voice conversion next to the classic joint-density GMM on every corpus, clean and noisy sources.
 
-For each source:target pair of ../shared/data/speech/vcc2016 (162 parallel sentences per speaker; the folder
-split of configs/vc: first 80 % train, next 10 % valid, last 10 % test, i.e. 100147-100162 are the test
-sentences, never trained on and never used for selection):
+Corpora (`--pairs`):
+  SRC:TGT  a source:target pair of ../shared/data/speech/vcc2016 (VCC 2016, real parallel speech, 162 sentences
+           per speaker; the folder split of configs/vc: first 80 % train, next 10 % valid, last 10 % test, i.e.
+           100147-100162 are the test sentences, never trained on and never used for selection);
+  builtin  the package's generated parallel voices (configs/vc/data/builtin.yaml: 64 train, 6 valid, 8 test);
+  espeak   two espeak-ng voices saying the same generated sentences (benchmarks/vc.py makes them; needs the
+           espeak-ng program: `apt-get install espeak-ng`), split like a folder.
+Systems, on the same train pairs and the same WORLD features at 5 ms:
   wgmm   `denoise-vc vc-train vocoder=world` (FastSpeech2-style + wGMM prosody predicting WORLD frames; best
          checkpoint by free-running validation MCD), trained here in a subprocess;
-  gmm    benchmarks/gmm_vc.py: sprocket's joint-density GMM recipe on the same WORLD features and train pairs.
+  gmm    benchmarks/gmm_vc.py: sprocket's joint-density GMM recipe.
 Each converts the test sources: clean; with real noise at 5 dB SNR (../shared/data/noise_open, cut only from
 the last 10 % of each recording, which no denoiser or VC model trains on); and that noisy source cleaned first
 by RNNoise and by this package's shipped default denoiser. Scores against the clean target recording: MCD
-(SPTK mel-cepstrum c1-c24, alpha 0.41, and the WORLD-coded one), F0 RMSE (cents), F0 correlation, V/UV error
+(SPTK mel-cepstrum c1-c24, alpha by rate, and the WORLD-coded one), F0 RMSE (cents), F0 correlation, V/UV error
 (medians, `denoise_vc.vc.metrics`), and the conversion real-time factor on the clean sources.
 
-    python benchmarks/vc_real.py --pairs SF1:TF1 SM1:TM1 --epochs 80 --minutes 25
+    python benchmarks/vc_real.py --pairs SF1:TF1 SM1:TM1 builtin espeak --epochs 80 --minutes 25
     python benchmarks/vc_real.py --pairs SF1:TF1 --reuse-runs            # score existing runs again
 """
 
@@ -32,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import header, rnnoise  # noqa: E402
 from gmm_vc import JointDensityGMM  # noqa: E402
 from real_data import open_noises, test_stretch  # noqa: E402
+from vc import espeak_corpus  # noqa: E402
 
 from denoise_vc.audio import load_audio, resample  # noqa: E402
 from denoise_vc.data.mixing import gain_for_snr  # noqa: E402
@@ -50,13 +56,25 @@ COLUMNS = (("mcd_sptk", "MCD SPTK", 9, 2), ("mcd", "MCD WORLD", 10, 2), ("f0_rms
 COLUMNS += (("f0_corr", "F0 corr", 8, 3), ("vuv_error", "V/UV err", 9, 3))
 
 
-def train_wgmm(source: str, target: str, out: Path, args: argparse.Namespace) -> float:
+def corpus(spec: str, args: argparse.Namespace) -> tuple[str, list[str]]:
+    """(run folder name, vc-train data overrides) of one --pairs entry."""
+    if spec == "builtin":
+        return "builtin", []
+    if spec == "espeak":
+        folder = espeak_corpus(Path(args.out) / "espeak_corpus", args.espeak_sentences, args.seed)
+        return "espeak", [f"data.source={folder / 'source'}", f"data.target={folder / 'target'}"]
+    source, _, target = spec.partition(":")
+    if not (VCC / source).is_dir() or not (VCC / target).is_dir():
+        raise SystemExit(f"--pairs {spec}: expected builtin, espeak or SRC:TGT speakers of {VCC}")
+    return f"{source}_{target}", [f"data.source={VCC / source}", f"data.target={VCC / target}"]
+
+
+def train_wgmm(data: list[str], out: Path, args: argparse.Namespace) -> float:
     """vc-train (preparing the corpus first) in a subprocess; returns its wall-clock seconds (0 when reused)."""
     if args.reuse_runs and (out / "run" / "best.pth").exists():
         return 0.0
     command = [
-        sys.executable, "-m", "denoise_vc.cli", "vc-train", "vocoder=world",
-        f"data.source={VCC / source}", f"data.target={VCC / target}",
+        sys.executable, "-m", "denoise_vc.cli", "vc-train", "vocoder=world", *data,
         f"run_dir={out / 'run'}", f"data.prepared_dir={out / 'prepared'}",
         f"solver.epochs={args.epochs}", f"solver.max_minutes={args.minutes}", "solver.progress=false",
         *args.override,
@@ -109,9 +127,10 @@ def rtf(convert, waves: list[tuple[np.ndarray, int]]) -> float:
     return (time.perf_counter() - start) / sum(len(w) / r for w, r in waves)
 
 
-def run_pair(source: str, target: str, args: argparse.Namespace) -> dict:
-    out = Path(args.out) / f"{source}_{target}"
-    train_s = train_wgmm(source, target, out, args)
+def run_pair(spec: str, args: argparse.Namespace) -> dict:
+    name, data = corpus(spec, args)
+    out = Path(args.out) / name
+    train_s = train_wgmm(data, out, args)
     converter = Converter(out / "run" / "best.pth")
     pairs = build_pairs(converter.cfg.data, int(converter.cfg.seed))
     train = [p for p in pairs if p.split == "train"]
@@ -167,7 +186,8 @@ def table(name: str, result: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--pairs", nargs="+", default=["SF1:TF1", "SM1:TM1"], help="SOURCE:TARGET speakers")
+    parser.add_argument("--pairs", nargs="+", default=["SF1:TF1", "SM1:TM1"], help="SRC:TGT, builtin, espeak")
+    parser.add_argument("--espeak-sentences", type=int, default=56, help="size of the espeak-ng corpus")
     parser.add_argument("--epochs", type=int, default=80)
     parser.add_argument("--minutes", type=float, default=25.0, help="vc-train wall-clock budget per pair")
     parser.add_argument("--mixtures", type=int, default=32, help="GMM components of the peer")
@@ -183,11 +203,10 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    print(header("VC on VCC 2016: wGMM (vocoder=world) vs joint-density GMM, clean and noisy sources", args.seed))
+    print(header("VC: wGMM (vocoder=world) vs joint-density GMM, clean and noisy sources", args.seed))
     results = {}
     for spec in args.pairs:
-        source, target = spec.split(":")
-        results[spec] = run_pair(source, target, args)
+        results[spec] = run_pair(spec, args)
         print(table(spec, results[spec]), flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))

@@ -15,6 +15,7 @@ import resource
 import time
 import zlib
 from collections.abc import Callable, Iterable
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from denoise_vc.checkpoint import load_checkpoint, load_state_dict_strict, save_
 from denoise_vc.config import save_yaml, to_plain
 from denoise_vc.errors import ConfigError, TrainingError
 from denoise_vc.parallel import DataParallel, RecordedBatches
+from denoise_vc.solvers.ema import WeightAverage
 from denoise_vc.tracking import ExperimentLogger
 
 
@@ -105,6 +107,7 @@ class Solver:
     kind = "model"  # checkpoint kind written and accepted
     scheduler_per_step = False  # step the LR scheduler after every optimiser step instead of every epoch
     higher_is_better = {"loss": False}
+    uses_ema = False  # validate and ship an EMA of the weights when solver.ema_decay > 0 (solvers/ema.py)
 
     def __init__(self, cfg: DictConfig, model: nn.Module, train_set: Dataset, logger: ExperimentLogger) -> None:
         self.cfg = cfg
@@ -133,6 +136,8 @@ class Solver:
         # set by denoise_vc.distributed on each Ray Train worker; None = a single process
         self.parallel: DataParallel | None = None
         self.items_seen: list[int] = []  # training items this worker drew in the last epoch
+        decay = float(self.scfg.get("ema_decay") or 0.0) if self.uses_ema else 0.0
+        self.average = WeightAverage(self.model, decay) if decay else None
 
     @property
     def is_chief(self) -> bool:
@@ -207,8 +212,13 @@ class Solver:
         }
 
     def weights(self) -> dict[str, torch.Tensor]:
-        """The weights to ship (subclasses may swap in EMA weights)."""
-        return {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
+        """The weights to ship: the EMA when there is one (the raw ones travel in last.pth's train state)."""
+        state = self.average.state if self.average else self.model.state_dict()
+        return {k: v.detach().cpu().clone() for k, v in state.items()}
+
+    def shipped_weights(self):
+        """A context in which the model holds the weights that are validated and shipped."""
+        return self.average.swapped_in() if self.average else nullcontext()
 
     def _payload(self, metrics: dict[str, float], with_train_state: bool) -> dict[str, Any]:
         payload = {
@@ -237,6 +247,10 @@ class Solver:
                 "torch_rng": torch.get_rng_state(),
                 "extra": self.extra_train_state(),
             }
+            if self.average:
+                payload["train_state"]["raw_weights"] = {
+                    k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()
+                }
         return payload
 
     def _resume(self) -> bool:
@@ -265,6 +279,12 @@ class Solver:
         self.skipped_steps = int(state.get("skipped_steps", 0))
         torch.set_rng_state(state["torch_rng"])
         self.load_extra_train_state(state.get("extra") or {})
+        if self.average:  # the checkpoint's state_dict is the average; a run saved without one restarts it
+            raw = state.get("raw_weights") or (state.get("extra") or {}).get("raw_weights")
+            if raw is None:
+                self.average.reset()
+            else:
+                self.average.restore(raw)
         self.epoch = int(ckpt["meta"]["epoch"])
         self.step = int(ckpt["meta"]["step"])
         return True
@@ -279,6 +299,8 @@ class Solver:
                 f"{source}: holds a {ckpt['model']['name']!r} model, this run trains {self.model_spec()['name']!r}"
             )
         load_state_dict_strict(self.model, ckpt["state_dict"], source)
+        if self.average:
+            self.average.reset()
 
     # -- the loop --------------------------------------------------------------------------------
     def _improved(self, value: float) -> bool:
@@ -334,6 +356,8 @@ class Solver:
             if self.use_amp and self.scaler.get_scale() < scale:  # the scaler skipped this step (inf/NaN grads)
                 self.skipped_steps += 1
                 continue
+            if self.average:
+                self.average.update(self.step)
             self.after_step()
             self.step += 1
             if self.scheduler and self.scheduler_per_step:
@@ -420,7 +444,8 @@ class Solver:
 
     def _end_epoch(self, train_loss: float, scheduled: dict[str, float], epoch_started: float) -> None:
         """Validate, keep the best, write checkpoints, history, logs and plots, call the callbacks."""
-        metrics = self.validate()
+        with self.shipped_weights():
+            metrics = self.validate()
         value = float(metrics[self.metric])
         improved = self._improved(value)
         if improved:
@@ -446,7 +471,8 @@ class Solver:
         }
         self.logger.log_scalars(scalars, self.step)
         if self.scfg.plot_every and self.epoch % int(self.scfg.plot_every) == 0:
-            self.after_validation(self.epoch)
+            with self.shipped_weights():
+                self.after_validation(self.epoch)
         self._print_epoch(row)
         for callback in self.epoch_callbacks:
             callback(self, row)

@@ -48,6 +48,7 @@ def mel_l1(out: dict[str, torch.Tensor]) -> tuple[float, float]:
 class VCSolver(Solver):
     kind = "vc"
     scheduler_per_step = True
+    uses_ema = True
     higher_is_better = {"loss": False, "mel_l1": False, "mcd": False, "mel_dtw": False}
 
     def __init__(

@@ -96,9 +96,9 @@ def test_a_few_epochs_improve_si_sdr_and_checkpoints_hold_the_ema(tmp_path):
     assert improvement >= 3.0, f"SI-SDR improvement only {improvement:.2f} dB"
     # best/last ship the EMA weights, which differ from the raw ones; the loaded model is the EMA model
     last = load_checkpoint(solver.run_dir / "last.pth")
-    raw = last["train_state"]["extra"]["raw_weights"]
+    raw = last["train_state"]["raw_weights"]
     assert any(not torch.equal(raw[k], last["state_dict"][k]) for k in raw)
-    for key, value in solver.ema.items():
+    for key, value in solver.average.state.items():
         assert torch.equal(last["state_dict"][key], value.cpu()), key
     model, _ = load_model(solver.run_dir / "last.pth")
     assert model.steps == 4 and not model.stochastic
@@ -132,7 +132,7 @@ def test_interrupted_diffusion_run_resumes_bit_exactly_with_its_ema_and_the_cli_
     b = load_checkpoint(tmp_path / "b" / "last.pth")
     for key in a["state_dict"]:  # EMA weights
         assert torch.equal(a["state_dict"][key], b["state_dict"][key]), key
-    raw_a, raw_b = a["train_state"]["extra"]["raw_weights"], b["train_state"]["extra"]["raw_weights"]
+    raw_a, raw_b = a["train_state"]["raw_weights"], b["train_state"]["raw_weights"]
     for key in raw_a:
         assert torch.equal(raw_a[key], raw_b[key]), key
     ha = json.loads((tmp_path / "a" / "history.json").read_text())

@@ -59,3 +59,21 @@ def test_finetune_copies_weights_and_resets_the_optimiser(tmp_path, shared):
 def test_model_and_data_must_agree(tmp_path, shared):
     with pytest.raises(ConfigError, match="reduction"):
         build_vc_solver(_cfg(tmp_path, "model.reduction=2", shared))
+
+
+def test_ema_is_validated_shipped_and_resumed_exactly(tmp_path, shared):
+    """With solver.ema_decay the checkpoints hold the average (not the last step's weights), and a run resumed
+    from last.pth continues both the raw weights and the average as the uninterrupted run does."""
+    ema = "solver.ema_decay=0.9"
+    full = build_vc_solver(_cfg(tmp_path / "a", "solver.epochs=2", ema, shared))
+    full.fit()
+    build_vc_solver(_cfg(tmp_path / "b", "solver.epochs=1", ema, shared)).fit()
+    resumed = build_vc_solver(_cfg(tmp_path / "b", "solver.epochs=2", ema, shared))
+    resumed.fit()
+    last = load_checkpoint(tmp_path / "b" / "vc_run" / "last.pth", kind="vc")
+    raw = last["train_state"]["raw_weights"]
+    moved = [k for k in raw if raw[k].is_floating_point() and not torch.equal(raw[k], last["state_dict"][k])]
+    assert len(moved) > len(raw) // 2  # the shipped weights are the average, not the raw ones
+    for key, value in full.average.state.items():
+        assert torch.allclose(value, last["state_dict"][key], atol=1e-5), key
+        assert torch.allclose(full.model.state_dict()[key], raw[key], atol=1e-5), key
