@@ -1,5 +1,8 @@
 """Does the VC back-end really convert, and does denoising first help? Built-in and espeak-ng corpora.
 
+This is the Griffin-Lim (log-mel) path of issue 6. The comparison with the joint-density GMM peer on these same
+corpora (and on VCC 2016), with `vocoder=world`, is benchmarks/vc_real.py --pairs builtin espeak SF1:TF1 ...
+
 For each parallel corpus: train the default wGMM VC model for a fixed wall-clock budget (a subprocess, so its
 peak RSS is measured alone), then on the held-out test pairs report median MCD (WORLD mel-cepstra c1-c24,
 DTW), F0 RMSE (cents), F0 correlation and V/UV error against the target speaker for
