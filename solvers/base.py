@@ -56,6 +56,11 @@ def load_callbacks(names: Iterable[str] | None) -> list[Callable[..., None]]:
     return found
 
 
+def cpu_copy(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A detached CPU copy of a state dict, safe to save while training goes on."""
+    return {k: v.detach().cpu().clone() for k, v in state.items()}
+
+
 def epoch_seed(seed: int, epoch: int) -> int:
     return zlib.crc32(f"{seed}/{epoch}".encode()) & 0x7FFFFFFF
 
@@ -213,8 +218,7 @@ class Solver:
 
     def weights(self) -> dict[str, torch.Tensor]:
         """The weights to ship: the EMA when there is one (the raw ones travel in last.pth's train state)."""
-        state = self.average.state if self.average else self.model.state_dict()
-        return {k: v.detach().cpu().clone() for k, v in state.items()}
+        return cpu_copy(self.average.state if self.average else self.model.state_dict())
 
     def shipped_weights(self):
         """A context in which the model holds the weights that are validated and shipped."""
@@ -248,9 +252,7 @@ class Solver:
                 "extra": self.extra_train_state(),
             }
             if self.average:
-                payload["train_state"]["raw_weights"] = {
-                    k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()
-                }
+                payload["train_state"]["raw_weights"] = cpu_copy(self.model.state_dict())
         return payload
 
     def _resume(self) -> bool:
