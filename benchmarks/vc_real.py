@@ -13,9 +13,11 @@ Systems, on the same train pairs and the same WORLD features at 5 ms:
   gmm    benchmarks/gmm_vc.py: sprocket's joint-density GMM recipe.
 Each converts the test sources: clean; with real noise at 5 dB SNR (../shared/data/noise_open, cut only from
 the last 10 % of each recording, which no denoiser or VC model trains on); and that noisy source cleaned first
-by RNNoise and by this package's shipped default denoiser. Scores against the clean target recording: MCD
-(SPTK mel-cepstrum c1-c24, alpha by rate, and the WORLD-coded one), F0 RMSE (cents), F0 correlation, V/UV error
-(medians, `denoise_vc.vc.metrics`), and the conversion real-time factor on the clean sources.
+by RNNoise and by this package's shipped default denoiser (with --adapt-denoiser M, also by that denoiser
+finetuned for M minutes on the corpus's own training sources: `train preset=real_speech solver.init_from=default`).
+Scores against the clean target recording: MCD (SPTK mel-cepstrum c1-c24, alpha by rate, and the WORLD-coded one),
+F0 RMSE (cents), F0 correlation, V/UV error (medians, `denoise_vc.vc.metrics`), and the conversion real-time
+factor on the clean sources.
 
     python benchmarks/vc_real.py --pairs SF1:TF1 SM1:TM1 builtin espeak --epochs 80 --minutes 25
     python benchmarks/vc_real.py --pairs SF1:TF1 --reuse-runs            # score existing runs again
@@ -36,10 +38,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import header, rnnoise  # noqa: E402
 from gmm_vc import JointDensityGMM  # noqa: E402
-from real_data import open_noises, test_stretch  # noqa: E402
+from real_data import SHARED, link_folder, open_noises, test_stretch  # noqa: E402
 from vc import espeak_corpus  # noqa: E402
 
-from denoise_vc.audio import load_audio, resample  # noqa: E402
+from denoise_vc.audio import load_audio, resample, write_audio_atomic  # noqa: E402
 from denoise_vc.data.mixing import gain_for_snr  # noqa: E402
 from denoise_vc.pretrained import resolve_checkpoint  # noqa: E402
 from denoise_vc.vc.corpus import build_pairs  # noqa: E402
@@ -100,6 +102,31 @@ def fit_gmm(converter: Converter, train: list, out: Path, args: argparse.Namespa
     return gmm, seconds
 
 
+def adapt_denoiser(train: list, out: Path, args: argparse.Namespace) -> Path:
+    """The shipped denoiser finetuned on this corpus's training sources (the VC model's train split, clean)
+    mixed with the noise_open training stretches (first 80 %: the test stretch is never read), for
+    --adapt-denoiser wall-clock minutes: what a user does before converting an unusual voice."""
+    run = out / "adapted_denoiser"
+    if args.reuse_runs and (run / "best.pth").exists():
+        return run / "best.pth"
+    data = out / "adapt_data"
+    clean = data / "clean"
+    clean.mkdir(parents=True, exist_ok=True)
+    for pair in train:
+        wave, rate = pair.source()
+        write_audio_atomic(clean / f"{Path(pair.name).stem}.wav", resample(wave, rate, RATE), RATE)
+    link_folder(open_noises(), data / "noise")
+    link_folder(sorted((SHARED / "rir").glob("*.flac")), data / "rir")
+    command = [
+        sys.executable, "-m", "denoise_vc.cli", "train", "preset=real_speech", f"data.root={data}",
+        f"run_dir={run}", "solver.init_from=default", "solver.lr=1.0e-3",
+        f"solver.max_minutes={args.adapt_denoiser}", "solver.progress=false",
+    ]  # fmt: skip
+    with open(out / "adapt_denoiser.log", "w") as log:
+        subprocess.run(command, check=True, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    return run / "best.pth"
+
+
 def noisy(waves: list[tuple[np.ndarray, int]], seed: int) -> list[np.ndarray]:
     """Each source (at RATE) plus a random test-stretch cut of a real noise recording at SNR_DB."""
     noises = [test_stretch(load_audio(f, RATE)[0][0]) for f in open_noises()]
@@ -146,6 +173,9 @@ def run_pair(spec: str, args: argparse.Namespace) -> dict:
         "RNNoise": [(rnnoise(x, RATE), RATE) for x in noisy_sources],
         "denoised": [denoiser(x, RATE) for x in noisy_sources],
     }
+    if args.adapt_denoiser:
+        adapted = Denoiser.load(adapt_denoiser(train, out, args), converter.device)
+        inputs["adapted denoiser"] = [adapted(x, RATE) for x in noisy_sources]
     rows = {
         "source (no conversion)": scores([clean_wave(w, r, converter.fs) for w, r in sources], targets),
         "target through WORLD": scores([converter.vocoder(acoustic_frames(t, converter.fs)) for t in targets], targets),
@@ -192,6 +222,9 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=25.0, help="vc-train wall-clock budget per pair")
     parser.add_argument("--mixtures", type=int, default=32, help="GMM components of the peer")
     parser.add_argument("--denoiser", default="default", help="front-end checkpoint (default: the shipped model)")
+    parser.add_argument(
+        "--adapt-denoiser", type=float, default=0.0, help="minutes: also finetune the shipped denoiser on each corpus"
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=str(ROOT / "runs" / "vc_real"))

@@ -8,8 +8,9 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from denoise_vc import configs
-from denoise_vc.errors import ConfigError
+from denoise_vc.errors import CheckpointError, ConfigError
 from denoise_vc.paths import write_atomically
+from denoise_vc.pretrained import resolve_checkpoint
 
 CONFIG_DIR = Path(configs.__file__).resolve().parent
 
@@ -110,8 +111,11 @@ def resolve_paths(cfg: DictConfig) -> DictConfig:
     if reverb and reverb.get("rir"):
         reverb.rir = str((root / Path(reverb.rir).expanduser()).resolve())
     init_from = cfg.solver.get("init_from")
-    if init_from:
-        cfg.solver.init_from = str(Path(init_from).expanduser().resolve())
+    if init_from:  # a path, or a shipped model's name (`solver.init_from=default`: finetune the default model)
+        try:
+            cfg.solver.init_from = str(resolve_checkpoint(Path(init_from).expanduser()).resolve())
+        except CheckpointError as exc:
+            raise ConfigError(f"solver.init_from={init_from}: {str(exc).split(';')[0]}; give a path") from None
     return cfg
 
 

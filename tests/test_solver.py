@@ -8,7 +8,8 @@ import torch
 
 from denoise_vc.checkpoint import load_checkpoint, load_model, save_checkpoint
 from denoise_vc.config import compose_config, resolve_paths
-from denoise_vc.errors import CheckpointError, TrainingError
+from denoise_vc.errors import CheckpointError, ConfigError, TrainingError
+from denoise_vc.pretrained import resolve_checkpoint
 from denoise_vc.solvers.factory import build_solver
 
 
@@ -151,6 +152,19 @@ def test_init_from_starts_from_another_checkpoint(tiny_overrides, tmp_path):
     second.fit()
     for key, value in load_checkpoint(first.run_dir / "best.pth")["state_dict"].items():
         assert torch.equal(second.model.state_dict()[key].cpu(), value)
+
+
+def test_init_from_default_finetunes_the_shipped_model(tiny_overrides):
+    data = [o for o in tiny_overrides if not o.startswith("model.")]
+    solver = make_solver(data + ["model=subband_crn", "solver.epochs=0", "solver.init_from=default"])
+    solver.fit()
+    shipped = load_checkpoint(resolve_checkpoint("default"))["state_dict"]
+    assert shipped and all(torch.equal(solver.model.state_dict()[k].cpu(), v) for k, v in shipped.items())
+
+
+def test_init_from_an_unknown_name_is_one_line(tiny_overrides):
+    with pytest.raises(ConfigError, match=r"solver.init_from=nosuchmodel: no shipped model named"):
+        make_solver(tiny_overrides + ["solver.init_from=nosuchmodel"])
 
 
 def test_early_stopping_stops_after_patience(tiny_overrides):
