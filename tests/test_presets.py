@@ -29,3 +29,10 @@ def test_an_unknown_preset_is_a_one_line_config_error():
     with pytest.raises(ConfigError, match="preset") as info:
         compose_config(["preset=nope"])
     assert "\n" not in str(info.value)
+
+
+def test_the_ecg_preset_trains_the_deeper_model_longer_and_the_command_line_still_wins():
+    cfg = compose_config(["preset=ecg"])
+    assert (cfg.model.num_layers, cfg.solver.epochs, cfg.solver.scheduler) == (4, 300, "cosine")
+    cfg = compose_config(["preset=ecg", "model.num_layers=2", "solver.epochs=5"])
+    assert (cfg.model.name, cfg.model.num_layers, cfg.solver.epochs) == ("transformer_unet", 2, 5)
