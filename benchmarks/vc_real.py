@@ -15,6 +15,9 @@ Each converts the test sources: clean; with real noise at 5 dB SNR (../shared/da
 the last 10 % of each recording, which no denoiser or VC model trains on); and that noisy source cleaned first
 by RNNoise and by this package's shipped default denoiser (with --adapt-denoiser M, also by that denoiser
 finetuned for M minutes on the corpus's own training sources: `train preset=real_speech solver.init_from=default`).
+With --robust-vc M the wGMM is then finetuned M minutes on its training sources both clean and noisy-then-
+denoised by that front-end (noise from the training stretches only; clean targets), and converts every input
+again as "wgmm-robust": the VC model learns the front-end's residue instead of meeting it first at test time.
 Scores against the clean target recording: MCD (SPTK mel-cepstrum c1-c24, alpha by rate, and the WORLD-coded one),
 F0 RMSE (cents), F0 correlation, V/UV error (medians, `denoise_vc.vc.metrics`), and the conversion real-time
 factor on the clean sources.
@@ -38,7 +41,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import header, rnnoise  # noqa: E402
 from gmm_vc import JointDensityGMM  # noqa: E402
-from real_data import SHARED, link_folder, open_noises, test_stretch  # noqa: E402
+from real_data import NOISE_TRAIN_FRACTION, SHARED, link_folder, open_noises, test_stretch  # noqa: E402
 from vc import espeak_corpus  # noqa: E402
 
 from denoise_vc.audio import load_audio, resample, write_audio_atomic  # noqa: E402
@@ -127,9 +130,50 @@ def adapt_denoiser(train: list, out: Path, args: argparse.Namespace) -> Path:
     return run / "best.pth"
 
 
-def noisy(waves: list[tuple[np.ndarray, int]], seed: int) -> list[np.ndarray]:
-    """Each source (at RATE) plus a random test-stretch cut of a real noise recording at SNR_DB."""
-    noises = [test_stretch(load_audio(f, RATE)[0][0]) for f in open_noises()]
+def robust_vc(pairs: list, front: Denoiser, out: Path, args: argparse.Namespace) -> Path:
+    """The wGMM finetuned on clean + denoised(noisy) training sources (noise: the first 80 % of each noise_open
+    recording, another seed than the test mixtures); valid sources are denoised(noisy) too, so selection
+    favours what the pipeline will meet. Names keep the split order (a_ train, b_ valid, c_ test)."""
+    run = out / "robust_run"
+    if args.reuse_runs and (run / "best.pth").exists():
+        return run / "best.pth"
+    folder = out / "robust_corpus"
+    train_noises = [x[: int(round(NOISE_TRAIN_FRACTION * len(x)))] for x in map(noise_wave, open_noises())]
+    prefix = {"train": "a", "valid": "b", "test": "c"}
+    for index, pair in enumerate(pairs):
+        (source, rate), target = pair.source(), pair.target()
+        sources = {"": (source, rate)} if pair.split != "valid" else {}
+        if pair.split != "test":
+            noisy_source = noisy([(source, rate)], args.seed + 1000 + index, train_noises)[0]
+            sources["_den"] = front(noisy_source, RATE)
+        for suffix, (wave, wave_rate) in sources.items():
+            stem = f"{prefix[pair.split]}_{Path(pair.name).stem}{suffix}.wav"
+            write_audio_atomic(folder / "source" / stem, wave, wave_rate, subtype="FLOAT")
+            write_audio_atomic(folder / "target" / stem, *target, subtype="FLOAT")
+    count = {split: sum(p.split == split for p in pairs) for split in prefix}
+    total = 2 * count["train"] + count["valid"] + count["test"]
+    command = [
+        sys.executable, "-m", "denoise_vc.cli", "vc-train", "vocoder=world",
+        f"data.source={folder / 'source'}", f"data.target={folder / 'target'}",
+        f"data.split={{valid:{count['valid'] / total:.6f},test:{count['test'] / total:.6f}}}",
+        f"data.prepared_dir={out / 'robust_prepared'}", f"run_dir={run}",
+        f"solver.init_from={out / 'run' / 'best.pth'}", "solver.lr=3e-4", "solver.warmup_steps=50",
+        f"solver.epochs={args.epochs}", f"solver.max_minutes={args.robust_vc}", "solver.progress=false",
+        f"seed={args.seed}", *args.override,
+    ]  # fmt: skip
+    with open(out / "robust_vc.log", "w") as log:
+        subprocess.run(command, check=True, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    return run / "best.pth"
+
+
+def noise_wave(path: Path) -> np.ndarray:
+    return load_audio(path, RATE)[0][0]
+
+
+def noisy(waves: list[tuple[np.ndarray, int]], seed: int, noises: list[np.ndarray] | None = None) -> list[np.ndarray]:
+    """Each source (at RATE) plus a random cut of a real noise recording at SNR_DB (default: the test stretches)."""
+    if noises is None:
+        noises = [test_stretch(noise_wave(f)) for f in open_noises()]
     out = []
     for index, (wave, rate) in enumerate(waves):
         wave = resample(wave, rate, RATE)
@@ -173,14 +217,18 @@ def run_pair(spec: str, args: argparse.Namespace) -> dict:
         "RNNoise": [(rnnoise(x, RATE), RATE) for x in noisy_sources],
         "denoised": [denoiser(x, RATE) for x in noisy_sources],
     }
+    front = denoiser
     if args.adapt_denoiser:
-        adapted = Denoiser.load(adapt_denoiser(train, out, args), converter.device)
-        inputs["adapted denoiser"] = [adapted(x, RATE) for x in noisy_sources]
+        front = Denoiser.load(adapt_denoiser(train, out, args), converter.device)
+        inputs["adapted denoiser"] = [front(x, RATE) for x in noisy_sources]
     rows = {
         "source (no conversion)": scores([clean_wave(w, r, converter.fs) for w, r in sources], targets),
         "target through WORLD": scores([converter.vocoder(acoustic_frames(t, converter.fs)) for t in targets], targets),
     }
     systems = {"wgmm": converter.convert} | ({"gmm": gmm.convert} if gmm else {})
+    if args.robust_vc:
+        robust = Converter(robust_vc([p for p in pairs if p.split != "test"] + test, front, out, args))
+        systems["wgmm-robust"] = robust.convert
     for condition, waves in inputs.items():
         for name, convert in systems.items():
             rows[f"{name}: {condition}"] = scores([convert(w, r) for w, r in waves], targets)
@@ -224,6 +272,9 @@ def main() -> None:
     parser.add_argument("--denoiser", default="default", help="front-end checkpoint (default: the shipped model)")
     parser.add_argument(
         "--adapt-denoiser", type=float, default=0.0, help="minutes: also finetune the shipped denoiser on each corpus"
+    )
+    parser.add_argument(
+        "--robust-vc", type=float, default=0.0, help="minutes: also finetune wGMM on clean + denoised sources"
     )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
