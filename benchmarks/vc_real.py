@@ -132,8 +132,8 @@ def adapt_denoiser(train: list, out: Path, args: argparse.Namespace) -> Path:
 
 def robust_vc(pairs: list, front: Denoiser, out: Path, args: argparse.Namespace) -> Path:
     """The wGMM finetuned on clean + denoised(noisy) training sources (noise: the first 80 % of each noise_open
-    recording, another seed than the test mixtures); valid sources are denoised(noisy) too, so selection
-    favours what the pipeline will meet. Names keep the split order (a_ train, b_ valid, c_ test)."""
+    recording, another seed than the test mixtures); validation scores both forms of its sources, so the best
+    checkpoint converts clean and denoised input alike. Names keep the split order (a_ train, b_ valid, c_ test)."""
     run = out / "robust_run"
     if args.reuse_runs and (run / "best.pth").exists():
         return run / "best.pth"
@@ -142,7 +142,7 @@ def robust_vc(pairs: list, front: Denoiser, out: Path, args: argparse.Namespace)
     prefix = {"train": "a", "valid": "b", "test": "c"}
     for index, pair in enumerate(pairs):
         (source, rate), target = pair.source(), pair.target()
-        sources = {"": (source, rate)} if pair.split != "valid" else {}
+        sources = {"": (source, rate)}
         if pair.split != "test":
             noisy_source = noisy([(source, rate)], args.seed + 1000 + index, train_noises)[0]
             sources["_den"] = front(noisy_source, RATE)
@@ -151,11 +151,11 @@ def robust_vc(pairs: list, front: Denoiser, out: Path, args: argparse.Namespace)
             write_audio_atomic(folder / "source" / stem, wave, wave_rate, subtype="FLOAT")
             write_audio_atomic(folder / "target" / stem, *target, subtype="FLOAT")
     count = {split: sum(p.split == split for p in pairs) for split in prefix}
-    total = 2 * count["train"] + count["valid"] + count["test"]
+    total = 2 * count["train"] + 2 * count["valid"] + count["test"]
     command = [
         sys.executable, "-m", "denoise_vc.cli", "vc-train", "vocoder=world",
         f"data.source={folder / 'source'}", f"data.target={folder / 'target'}",
-        f"data.split={{valid:{count['valid'] / total:.6f},test:{count['test'] / total:.6f}}}",
+        f"data.split={{valid:{2 * count['valid'] / total:.6f},test:{count['test'] / total:.6f}}}",
         f"data.prepared_dir={out / 'robust_prepared'}", f"run_dir={run}",
         f"solver.init_from={out / 'run' / 'best.pth'}", "solver.lr=3e-4", "solver.warmup_steps=50",
         f"solver.epochs={args.epochs}", f"solver.max_minutes={args.robust_vc}", "solver.progress=false",
