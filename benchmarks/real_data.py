@@ -62,6 +62,11 @@ def link_folder(files: list[Path], dest: Path) -> Path:
     return dest
 
 
+def train_stretch(x: np.ndarray) -> np.ndarray:
+    """The first 80 % of a noise recording: what training reads (data.noise_split_by=time)."""
+    return x[: int(round(NOISE_TRAIN_FRACTION * len(x)))]
+
+
 def test_stretch(x: np.ndarray) -> np.ndarray:
     """The last 10 % of a noise recording: what no training or validation ever reads (data.noise_split_by=time)."""
     return x[len(x) - int(round((1.0 - NOISE_TRAIN_FRACTION - NOISE_VALID_FRACTION) * len(x))) :]

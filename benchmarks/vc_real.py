@@ -41,7 +41,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import header, rnnoise  # noqa: E402
 from gmm_vc import JointDensityGMM  # noqa: E402
-from real_data import NOISE_TRAIN_FRACTION, SHARED, link_folder, open_noises, test_stretch  # noqa: E402
+from real_data import SHARED, link_folder, open_noises, test_stretch, train_stretch  # noqa: E402
 from vc import espeak_corpus  # noqa: E402
 
 from denoise_vc.audio import load_audio, resample, write_audio_atomic  # noqa: E402
@@ -138,7 +138,7 @@ def robust_vc(pairs: list, front: Denoiser, out: Path, args: argparse.Namespace)
     if args.reuse_runs and (run / "best.pth").exists():
         return run / "best.pth"
     folder = out / "robust_corpus"
-    train_noises = [x[: int(round(NOISE_TRAIN_FRACTION * len(x)))] for x in map(noise_wave, open_noises())]
+    train_noises = [train_stretch(noise_wave(f)) for f in open_noises()]
     prefix = {"train": "a", "valid": "b", "test": "c"}
     for index, pair in enumerate(pairs):
         (source, rate), target = pair.source(), pair.target()
@@ -227,7 +227,7 @@ def run_pair(spec: str, args: argparse.Namespace) -> dict:
     }
     systems = {"wgmm": converter.convert} | ({"gmm": gmm.convert} if gmm else {})
     if args.robust_vc:
-        robust = Converter(robust_vc([p for p in pairs if p.split != "test"] + test, front, out, args))
+        robust = Converter(robust_vc(pairs, front, out, args))
         systems["wgmm-robust"] = robust.convert
     for condition, waves in inputs.items():
         for name, convert in systems.items():
