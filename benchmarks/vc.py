@@ -20,12 +20,12 @@ Denoiser (--denoiser-data):
              TRAINING-split clean source utterances mixed with the real noises, `data.split_by=time` with
              NOISE_SPLIT: it trains on the first 70 % of every noise recording and validates on the next 10 %,
              so neither the test utterances nor the test noise stretches are ever heard in training.
---finetune-minutes M (> 0): the VC model is then fine-tuned for M minutes (solver.init_from) on a corpus whose
-training/validation sources are the clean sources AND denoise(source + real noise from the noises' training
-stretch) with the clean targets, so it has seen denoiser output. Rows "ft converted", "ft noisy conv" and
-"denoised conv" then use that model (the verdict compares the last two: one VC model, with and without the
-front-end); "converted", "noisy conv" (and "generic-denoised conv": the --denoiser starting point) keep the
-clean-trained one.
+--finetune-minutes M (> 0): the VC model is then fine-tuned for M minutes (solver.init_from) with the package's
+`data.front_end`: its training/validation sources are the clean sources AND denoise(source + real noise from the
+noises' training stretch) with the clean targets, so it has seen denoiser output. Rows "ft converted",
+"ft noisy conv" and "denoised conv" then use that model (the verdict compares the last two: one VC model, with
+and without the front-end); "converted", "noisy conv" (and "generic-denoised conv": the --denoiser starting
+point) keep the clean-trained one.
 
     python benchmarks/vc.py --vc-minutes 8 --denoiser-minutes 5       # built-in + espeak-ng corpora
     python benchmarks/vc.py --reuse-runs --denoiser D.pth             # same VC models, another denoiser
@@ -244,39 +244,25 @@ def matched_denoiser(name: str, pairs: list, out: Path, args: argparse.Namespace
     return run_dir / "best.pth"
 
 
-def finetune_vc(name: str, every: list, out: Path, args: argparse.Namespace, denoiser: Path) -> Path:
-    """Fine-tune the corpus's VC model on clean + denoised(noisy) training sources; returns the new run dir.
-    Names keep the split order (a_ train, b_ valid, c_ test), so the test pairs stay the benchmark's."""
-    run_dir, corpus, prep = out / name / "finetuned", out / name / "finetune_corpus", out / name / "finetune_prep"
+def finetune_vc(name: str, overrides: list[str], out: Path, args: argparse.Namespace, denoiser: Path) -> Path:
+    """Fine-tune the corpus's VC model with `data.front_end` (its train and valid sources also noisy at --gain,
+    noise from the training stretches, then cleaned by `denoiser`); returns the new run dir."""
+    run_dir, prep, noise_dir = out / name / "finetuned", out / name / "finetune_prep", out / name / "finetune_noise"
     if args.reuse_runs and (run_dir / "best.pth").exists():
         print(f"# {name}: reusing the fine-tuned VC model in {run_dir}")
         return run_dir
-    front = Converter(out / name / "run" / "best.pth", denoiser).denoiser
-    train_noise = []
     for f in list_audio_files(SHARED_DATA / "noise"):
         x = load_audio(f, 16000)[0][0]
-        train_noise.append(x[: len(x) - int(round((NOISE_SPLIT["valid"] + NOISE_SPLIT["test"]) * len(x)))])
-    add = noisy_transform(train_noise, args.seed + 1, args.gain)
-    prefix = {"train": "a", "valid": "b", "test": "c"}
-    for index, pair in enumerate(every):
-        (source, rate), target = pair.source(), pair.target()
-        sources = {"": source} if pair.split == "test" else {}
-        if pair.split != "test":
-            sources["_den"] = resample(*front(add(source, rate, index), rate), rate)
-        if pair.split == "train":
-            sources["_cln"] = source
-        for suffix, wave in sources.items():
-            stem = f"{prefix[pair.split]}_{pair.name}{suffix}.wav"
-            write_audio_atomic(corpus / "source" / stem, wave, rate, subtype="FLOAT")
-            write_audio_atomic(corpus / "target" / stem, *target, subtype="FLOAT")
-    count = {split: sum(p.split == split for p in every) for split in prefix}
-    total = 2 * count["train"] + count["valid"] + count["test"]
+        stretch = x[: len(x) - int(round((NOISE_SPLIT["valid"] + NOISE_SPLIT["test"]) * len(x)))]
+        write_audio_atomic(noise_dir / f"{f.stem}.wav", stretch, 16000, subtype="FLOAT")
+    snr_db = -20.0 * np.log10(args.gain)  # the gain scales noise cut to the source's RMS
     seconds, _ = cli(
         [
             "vc-train",
-            f"data.source={corpus / 'source'}",
-            f"data.target={corpus / 'target'}",
-            f"data.split={{valid:{count['valid'] / total:.6f},test:{count['test'] / total:.6f}}}",
+            *overrides,
+            f"data.front_end.denoiser={denoiser}",
+            f"data.front_end.noise={noise_dir}",
+            f"data.front_end.snr_db=[{snr_db:.3f},{snr_db:.3f}]",
             f"data.prepared_dir={prep}",
             f"run_dir={run_dir}",
             f"solver.init_from={out / name / 'run' / 'best.pth'}",
@@ -317,7 +303,7 @@ def run_corpus(name: str, overrides: list[str], out: Path, args: argparse.Namesp
             rows["generic-denoised conv"] = evaluate_pairs(generic, pairs, transform=add_noise)["converted"]
         denoiser = matched_denoiser(name, every, out, args, denoiser)
     if args.finetune_minutes > 0:
-        run_dir = finetune_vc(name, every, out, args, denoiser)
+        run_dir = finetune_vc(name, overrides, out, args, denoiser)
         plain = Converter(run_dir / "best.pth")
         pairs = [p for p in build_pairs(apply_overrides(plain.cfg, []).data, int(cfg.seed)) if p.split == "test"]
         clean = evaluate_pairs(plain, pairs)

@@ -15,9 +15,10 @@ Each converts the test sources: clean; with real noise at 5 dB SNR (../shared/da
 the last 10 % of each recording, which no denoiser or VC model trains on); and that noisy source cleaned first
 by RNNoise and by this package's shipped default denoiser (with --adapt-denoiser M, also by that denoiser
 finetuned for M minutes on the corpus's own training sources: `train preset=real_speech solver.init_from=default`).
-With --robust-vc M the wGMM is then finetuned M minutes on its training sources both clean and noisy-then-
-denoised by that front-end (noise from the training stretches only; clean targets), and converts every input
-again as "wgmm-robust": the VC model learns the front-end's residue instead of meeting it first at test time.
+With --robust-vc M the wGMM is then finetuned M minutes with `data.front_end` on that front-end: its training
+sources both clean and noisy-then-denoised (--robust-copies copies at --robust-snr dB; noise from the training
+stretches only; clean targets), and converts every input again as "wgmm-robust": the VC model learns the
+front-end's residue instead of meeting it first at test time.
 Scores against the clean target recording: MCD (SPTK mel-cepstrum c1-c24, alpha by rate, and the WORLD-coded one),
 F0 RMSE (cents), F0 correlation, V/UV error (medians, `denoise_vc.vc.metrics`), and the conversion real-time
 factor on the clean sources.
@@ -130,32 +131,21 @@ def adapt_denoiser(train: list, out: Path, args: argparse.Namespace) -> Path:
     return run / "best.pth"
 
 
-def robust_vc(pairs: list, front: Denoiser, out: Path, args: argparse.Namespace) -> Path:
-    """The wGMM finetuned on clean + denoised(noisy) training sources (noise: the first 80 % of each noise_open
-    recording, another seed than the test mixtures); validation scores both forms of its sources, so the best
-    checkpoint converts clean and denoised input alike. Names keep the split order (a_ train, b_ valid, c_ test)."""
+def robust_vc(data: list[str], front: Path, out: Path, args: argparse.Namespace) -> Path:
+    """The wGMM finetuned with `data.front_end` (the package's noise-robust training): its train and valid
+    sources also noisy (noise: the first 80 % of each noise_open recording, written to out/robust_noise) and then
+    cleaned by the front-end `front`, clean targets; validation scores both forms, test pairs are untouched."""
     run = out / "robust_run"
     if args.reuse_runs and (run / "best.pth").exists():
         return run / "best.pth"
-    folder = out / "robust_corpus"
-    train_noises = [train_stretch(noise_wave(f)) for f in open_noises()]
-    prefix = {"train": "a", "valid": "b", "test": "c"}
-    for index, pair in enumerate(pairs):
-        (source, rate), target = pair.source(), pair.target()
-        sources = {"": (source, rate)}
-        if pair.split != "test":
-            noisy_source = noisy([(source, rate)], args.seed + 1000 + index, train_noises)[0]
-            sources["_den"] = front(noisy_source, RATE)
-        for suffix, (wave, wave_rate) in sources.items():
-            stem = f"{prefix[pair.split]}_{Path(pair.name).stem}{suffix}.wav"
-            write_audio_atomic(folder / "source" / stem, wave, wave_rate, subtype="FLOAT")
-            write_audio_atomic(folder / "target" / stem, *target, subtype="FLOAT")
-    count = {split: sum(p.split == split for p in pairs) for split in prefix}
-    total = 2 * count["train"] + 2 * count["valid"] + count["test"]
+    noise_dir = out / "robust_noise"
+    for path in open_noises():
+        write_audio_atomic(noise_dir / f"{path.stem}.wav", train_stretch(noise_wave(path)), RATE, subtype="FLOAT")
+    low, high = args.robust_snr
     command = [
-        sys.executable, "-m", "denoise_vc.cli", "vc-train", "vocoder=world",
-        f"data.source={folder / 'source'}", f"data.target={folder / 'target'}",
-        f"data.split={{valid:{2 * count['valid'] / total:.6f},test:{count['test'] / total:.6f}}}",
+        sys.executable, "-m", "denoise_vc.cli", "vc-train", "vocoder=world", *data,
+        f"data.front_end.denoiser={front}", f"data.front_end.noise={noise_dir}",
+        f"data.front_end.copies={args.robust_copies}", f"data.front_end.snr_db=[{low},{high}]",
         f"data.prepared_dir={out / 'robust_prepared'}", f"run_dir={run}",
         f"solver.init_from={out / 'run' / 'best.pth'}", "solver.lr=3e-4", "solver.warmup_steps=50",
         f"solver.epochs={args.epochs}", f"solver.max_minutes={args.robust_vc}", "solver.progress=false",
@@ -217,17 +207,18 @@ def run_pair(spec: str, args: argparse.Namespace) -> dict:
         "RNNoise": [(rnnoise(x, RATE), RATE) for x in noisy_sources],
         "denoised": [denoiser(x, RATE) for x in noisy_sources],
     }
-    front = denoiser
+    front = resolve_checkpoint(args.denoiser)
     if args.adapt_denoiser:
-        front = Denoiser.load(adapt_denoiser(train, out, args), converter.device)
-        inputs["adapted denoiser"] = [front(x, RATE) for x in noisy_sources]
+        front = adapt_denoiser(train, out, args)
+        adapted = Denoiser.load(front, converter.device)
+        inputs["adapted denoiser"] = [adapted(x, RATE) for x in noisy_sources]
     rows = {
         "source (no conversion)": scores([clean_wave(w, r, converter.fs) for w, r in sources], targets),
         "target through WORLD": scores([converter.vocoder(acoustic_frames(t, converter.fs)) for t in targets], targets),
     }
     systems = {"wgmm": converter.convert} | ({"gmm": gmm.convert} if gmm else {})
     if args.robust_vc:
-        robust = Converter(robust_vc(pairs, front, out, args))
+        robust = Converter(robust_vc(data, front, out, args))
         systems["wgmm-robust"] = robust.convert
     for condition, waves in inputs.items():
         for name, convert in systems.items():
@@ -275,6 +266,10 @@ def main() -> None:
     )
     parser.add_argument(
         "--robust-vc", type=float, default=0.0, help="minutes: also finetune wGMM on clean + denoised sources"
+    )
+    parser.add_argument("--robust-copies", type=int, default=1, help="noisy-then-denoised copies per source")
+    parser.add_argument(
+        "--robust-snr", type=float, nargs=2, default=[SNR_DB, SNR_DB], help="SNR range (dB) of those copies"
     )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)

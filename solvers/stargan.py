@@ -32,7 +32,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from denoise_vc.config import model_args
 from denoise_vc.errors import ConfigError
@@ -243,6 +243,8 @@ def build_stargan_solver(cfg: DictConfig) -> StarGANSolver:
     for group, keys in (("loss", ("cycle_weight", "identity_steps")), ("solver", ("d_lr", "betas", "gan_metric"))):
         if any(key not in cfg[group] for key in keys):
             raise ConfigError(f"model=stargan_vc needs vc/{group}@{group}=stargan (its {group} settings are missing)")
+    if OmegaConf.select(cfg, "data.front_end.denoiser", default=None) not in (None, ""):
+        raise ConfigError("data.front_end applies to parallel models (wgmm); model=stargan_vc trains on clean speech")
     if int(cfg.trainer.workers) > 1 or bool(cfg.trainer.gpu):
         raise ConfigError("model=stargan_vc trains in one process: set trainer.workers=1 trainer.gpu=false")
     if str(cfg.solver.valid_metric) not in GAN_METRICS:

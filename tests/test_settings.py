@@ -22,13 +22,16 @@ CASES = [(key, value) for key, rule in RULES.items() for value in _bad_values(*r
 
 
 @pytest.fixture(scope="module")
-def base():
-    return compose_config(["model=diffusion"])  # the model with every key (solver.ema_decay is used by it)
+def bases():
+    # the denoiser model with every key (solver.ema_decay is used by it), and the VC config for its own keys
+    return compose_config(["model=diffusion"]), compose_config([], config_name="vc")
 
 
 @pytest.mark.parametrize("key, value", CASES)
-def test_out_of_range_values_are_refused_naming_the_key(base, key, value):
-    cfg = base.copy()
+def test_out_of_range_values_are_refused_naming_the_key(bases, key, value):
+    denoiser, vc = bases
+    cfg = (denoiser if OmegaConf.select(denoiser, key, default=None) is not None else vc).copy()
+    assert OmegaConf.select(cfg, key, default=None) is not None, f"{key}: in neither config"
     OmegaConf.update(cfg, key, float(value))
     with pytest.raises(ConfigError, match=key.replace(".", r"\.") + ".*out of range"):
         check_settings(cfg)

@@ -1,5 +1,8 @@
 """`vc-prepare`: parallel pairs -> cached per-utterance features, durations, segments, and statistics.
 
+With `data.front_end.denoiser` set, the train and valid pairs come twice or more: also with their source
+noisy-then-denoised (`denoise_vc.vc.front_end`), so the model learns the front-end's residue.
+
 Layout of `data.prepared_dir`: `features/<name>.npz` per pair, `stats.json` (normalisation statistics of the
 training split, per speaker: `source` and `target`), `manifest.json` (names, splits, and a fingerprint of every
 setting that shapes the features; a cached file is reused only while the fingerprint matches). Frame-level
@@ -23,6 +26,7 @@ from denoise_vc.paths import write_atomically, write_json
 from denoise_vc.vc.align import alignment_problem, dtw_durations, pad_to_multiple, reduce_mean
 from denoise_vc.vc.corpus import Pair, build_pairs
 from denoise_vc.vc.features import FeatureSettings, clean_wave, extract
+from denoise_vc.vc.front_end import checkpoint_digest, front_end_settings, with_front_end
 from denoise_vc.vc.segments import match_target_segments, pause_segments, reduce_segments
 from denoise_vc.vc.vocoders import pad_value, spectral_part
 
@@ -69,7 +73,11 @@ def fingerprint(cfg) -> str:
     data.pop("prepared_dir", None)
     for key in ("batch_size", "group_size", "num_workers"):
         data.pop(key, None)
-    text = json.dumps({"data": data, "seed": int(cfg.seed)}, sort_keys=True)
+    stamp: dict[str, Any] = {"data": data, "seed": int(cfg.seed)}
+    settings = front_end_settings(cfg.data)
+    if settings is not None:  # the denoised copies follow the front-end's weights, not only its name
+        stamp["front_end_weights"] = checkpoint_digest(settings[0])
+    text = json.dumps(stamp, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -121,7 +129,7 @@ def prepare(cfg, progress: bool = True) -> dict[str, Any]:
     fs = FeatureSettings.from_config(data)
     r = int(data.reduction_factor)
     out = Path(str(data.prepared_dir))
-    pairs = build_pairs(data, int(cfg.seed))
+    pairs = with_front_end(build_pairs(data, int(cfg.seed)), data, int(cfg.seed), str(cfg.get("device", "cpu")))
     if not pairs:
         raise ConfigError("no parallel pairs to prepare")
     if not any(p.split == "train" for p in pairs):
