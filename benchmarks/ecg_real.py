@@ -1,6 +1,7 @@
 """ECG denoisers on hearts and noise stretches they never trained on, scored as clinicians score ECG.
 
     python benchmarks/ecg_real.py --checkpoint ecg=runs/ecg/best.pth [--minutes 3] [--threads 2]
+    python benchmarks/ecg_real.py --checkpoint pair=runs/a/best.pth+runs/b/best.pth   # the mean of two models
 
 Clean: the MIT-BIH Arrhythmia records of preset=ecg's test split (split_by=record, seed 0: whole records no
 model here trained or selected on), lead MLII at 360 Hz in mV, the first `--minutes` of each. Noise: the real
@@ -83,11 +84,14 @@ def main() -> None:
         "neurokit2": neurokit_clean,
     }
     for item in args.checkpoint:
-        name, _, path = item.partition("=")
-        model = ModelSystem(path)
-        if model.rate != RATE:
-            raise SystemExit(f"{path}: trained at {model.rate} Hz, this benchmark is at {RATE} Hz")
-        systems[name] = lambda x, r, m=model: m(x.astype(np.float32), r).astype(np.float64)
+        name, _, paths = item.partition("=")
+        models = [ModelSystem(path) for path in paths.split("+")]  # A+B: the mean of the models' outputs
+        for path, model in zip(paths.split("+"), models):
+            if model.rate != RATE:
+                raise SystemExit(f"{path}: trained at {model.rate} Hz, this benchmark is at {RATE} Hz")
+        systems[name] = lambda x, r, ms=models: np.mean(
+            [m(x.astype(np.float32), r) for m in ms], axis=0, dtype=np.float64
+        )
     records = test_records(args.minutes)
     noises = {name: test_noise(name) for name in {n for n, _ in CONDITIONS}}
     print(header("ECG denoising on held-out MIT-BIH records + held-out NSTDB noise", SEED))

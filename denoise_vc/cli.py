@@ -374,10 +374,12 @@ def cmd_vc_train(args: argparse.Namespace) -> int:
 
 def _converter(args: argparse.Namespace):
     """The Converter `convert` and `vc-evaluate` describe with their shared options."""
+    from omegaconf import OmegaConf
+
     from denoise_vc.solvers.base import pick_device
     from denoise_vc.vc.pipeline import Converter
 
-    return Converter(
+    converter = Converter(
         args.vc,
         args.denoiser,
         device=str(pick_device(args.device)),
@@ -385,6 +387,11 @@ def _converter(args: argparse.Namespace):
         index_rate=args.index_rate,
         target_speaker=args.target_speaker,
     )
+    front_end = OmegaConf.select(converter.cfg, "data.front_end.denoiser", default=None)
+    if front_end and not args.denoiser:  # a noise-robust model converts best behind the front-end it learnt
+        hint = f"for noisy input pass --denoiser {front_end}"
+        print(f"note: {args.vc} was trained behind the denoiser {front_end}; {hint}", file=sys.stderr)
+    return converter
 
 
 def cmd_convert(args: argparse.Namespace) -> int:

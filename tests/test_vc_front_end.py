@@ -116,7 +116,7 @@ def test_an_empty_noise_folder_is_refused(tmp_path, front):
         prepare(front_cfg(tmp_path, root, checkpoint, f"data.front_end.noise={tmp_path / 'empty'}"), progress=False)
 
 
-def test_vc_train_behind_a_front_end_converts_denoised_input(tmp_path, front):
+def test_vc_train_behind_a_front_end_converts_denoised_input(tmp_path, front, capsys):
     from denoise_vc.vc.pipeline import Converter
 
     root, checkpoint = front
@@ -128,3 +128,9 @@ def test_vc_train_behind_a_front_end_converts_denoised_input(tmp_path, front):
     noisy = noisy_copy(pair.source()[0], [generate_noise("white", 3.0, 16000, seed=5)], (5.0, 5.0), seed=1)
     converted = converter.convert(noisy, 16000)
     assert converted.ndim == 1 and len(converted) > 0.5 * len(noisy) and np.isfinite(converted).all()
+    source = tmp_path / "source.wav"
+    sf.write(source, pair.source()[0], 16000)
+    assert (
+        main(["convert", str(source), "-o", str(tmp_path / "out"), "--vc", str(tmp_path / "vc_run" / "best.pth")]) == 0
+    )
+    assert f"trained behind the denoiser {checkpoint}; for noisy input pass --denoiser" in capsys.readouterr().err
