@@ -122,6 +122,7 @@ def build_solver(cfg: DictConfig) -> DenoiseSolver:
         level_dbfs=level_dbfs,
         reverb=reverb_settings(data.get("reverb")),
         rirs=build_rir_bank(data.get("reverb"), int(data.sample_rate), seed),
+        level_skew=float(data.get("level_skew", 1.0)),
     )
     valid_set = build_eval_set(cfg, "valid", int(data.segment_length), int(data.valid_items))
     solver_class = DiffusionSolver if cfg.model.name == "diffusion" else DenoiseSolver

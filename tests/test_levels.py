@@ -56,6 +56,30 @@ def test_a_range_is_drawn_uniformly_in_db_and_validation_spans_it():
     assert validation_levels(compose_config(["data.snr_db=null", "data.gain=0.5"]).data) == [(0.5, None)]
 
 
+def test_level_skew_draws_more_items_near_the_noisy_end_of_the_range():
+    def draws(level, in_db, skew):
+        rng = np.random.default_rng(4)
+        return np.array([draw_level(level, rng, in_db=in_db, skew=skew) for _ in range(4000)])
+
+    np.testing.assert_array_equal(draws((-9.0, 40.0), True, 1.0), draws((-9.0, 40.0), True, 1.0))
+    plain, skewed = draws((-9.0, 40.0), True, 1.0), draws((-9.0, 40.0), True, 3.0)
+    third = -9.0 + 49.0 / 3
+    # P(u**3 < 1/3) = (1/3) ** (1/3) = 0.69 of the items in the noisiest third, against 1/3 when uniform
+    assert abs(np.mean(plain < third) - 1 / 3) < 0.03 and abs(np.mean(skewed < third) - 0.693) < 0.03
+    assert skewed.min() >= -9.0 and skewed.max() <= 40.0 and skewed.max() > 35.0  # clean items still come
+    gains_db = 20 * np.log10(draws((0.1, 1.0), False, 3.0))  # for gains the noisy end is the high one
+    assert abs(np.mean(gains_db > -20.0 / 3) - 0.693) < 0.03 and gains_db.min() >= -20.0 - 1e-9
+
+
+def test_the_training_set_draws_with_the_configured_skew(tmp_path):
+    skewed = build_solver(_tiny(tmp_path, "data.snr_db=[-10,30]", "data.level_skew=4")).train_set
+    plain = build_solver(_tiny(tmp_path, "data.snr_db=[-10,30]")).train_set
+    levels = {}
+    for name, data in (("skewed", skewed), ("plain", plain)):
+        levels[name] = np.median([snr_of(*(t[0].numpy() for t in data[i])) for i in range(len(data))])
+    assert levels["skewed"] < levels["plain"] - 10  # medians: -10 + 40 / 16 = -7.5 dB against 10 dB
+
+
 def test_every_training_item_draws_its_own_snr_in_the_range_reproducibly():
     data = TrainSet(corpus(), 8000, 48, MixSettings(noise_mix=1), seed=3, snr_db=(-5.0, 20.0))
     snrs = []

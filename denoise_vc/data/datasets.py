@@ -52,7 +52,8 @@ def cut_pair(
 class TrainSet(Dataset):
     """Random (noisy, target) segments, drawn afresh per (seed, epoch, index).
 
-    `gain` / `snr_db` are one level or a `(low, high)` range each item draws from (uniform in dB); a
+    `gain` / `snr_db` are one level or a `(low, high)` range each item draws from (in dB, skewed toward the
+    noisy end by `level_skew` > 1); a
     curriculum may set `gain` per epoch. With `rirs` and `reverb.prob`, an item's speech is reverberant and
     the target is its dry or early-reverberant version; `level_dbfs` draws the mixture's loudness."""
 
@@ -68,8 +69,10 @@ class TrainSet(Dataset):
         level_dbfs: tuple[float, float] | None = None,
         reverb: ReverbSettings | None = None,
         rirs: tuple[np.ndarray, ...] = (),
+        level_skew: float = 1.0,
     ) -> None:
         self.corpus, self.length, self.items = corpus, segment_length, items_per_epoch
+        self.level_skew = level_skew
         self.settings, self.seed, self.gain, self.snr_db = settings, seed, gain, snr_db
         self.level_dbfs, self.reverb, self.rirs = level_dbfs, reverb or ReverbSettings(), rirs
         self.noise_scale = 1.0  # a curriculum's factor on every item's drawn noise level (ranges and SNRs)
@@ -85,8 +88,8 @@ class TrainSet(Dataset):
         if self.rirs and not self.corpus.paired and self.reverb.prob > 0 and rng.random() < self.reverb.prob:
             rir = self.rirs[int(rng.integers(len(self.rirs)))]
             speech, target = reverberate(speech, rir, self.reverb, self.corpus.sample_rate)
-        snr_db = draw_level(self.snr_db, rng, in_db=True)
-        gain = draw_level(self.gain, rng, in_db=False) if snr_db is None else None
+        snr_db = draw_level(self.snr_db, rng, in_db=True, skew=self.level_skew)
+        gain = draw_level(self.gain, rng, in_db=False, skew=self.level_skew) if snr_db is None else None
         noisy = mix(speech, noise * np.float32(self.noise_scale), gain=gain, snr_db=snr_db)
         if self.level_dbfs is not None:
             noisy, target = scale_to_level(noisy, target, self.level_dbfs, rng)

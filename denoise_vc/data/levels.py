@@ -39,14 +39,20 @@ def parse_level(value, key: str, positive: bool = False) -> Level:
     return (low, high)
 
 
-def draw_level(level: Level, rng: np.random.Generator, in_db: bool) -> float | None:
-    """One item's level from a setting: a range is drawn uniformly in dB (gains: uniform in 20 log10 g)."""
+def draw_level(level: Level, rng: np.random.Generator, in_db: bool, skew: float = 1.0) -> float | None:
+    """One item's level from a setting: a range is drawn in dB (gains: in 20 log10 g), uniformly for skew 1;
+    skew > 1 puts more items near the range's noisy end (the fraction of the way from it is u ** skew), so a
+    model can see mostly hard mixtures without losing the clean ones it must leave alone."""
     if not isinstance(level, tuple):
         return level
     low, high = level
+    u = float(rng.uniform())  # where in the range, from its low end
+    if skew != 1.0:  # the noisy end is the low SNR but the high gain
+        u = u**skew if in_db else 1.0 - (1.0 - u) ** skew
     if in_db:
-        return float(rng.uniform(low, high))
-    return float(10.0 ** (rng.uniform(20 * np.log10(low), 20 * np.log10(high)) / 20.0))
+        return float(low + (high - low) * u)
+    low_db, high_db = 20 * np.log10(low), 20 * np.log10(high)
+    return float(10.0 ** ((low_db + (high_db - low_db) * u) / 20.0))
 
 
 def level_grid(level: Level, count: int, in_db: bool) -> list[float]:
