@@ -267,10 +267,8 @@ def main() -> None:
     parser.add_argument(
         "--robust-vc", type=float, default=0.0, help="minutes: also finetune wGMM on clean + denoised sources"
     )
-    parser.add_argument("--robust-copies", type=int, default=1, help="noisy-then-denoised copies per source")
-    parser.add_argument(
-        "--robust-snr", type=float, nargs=2, default=[SNR_DB, SNR_DB], help="SNR range (dB) of those copies"
-    )
+    parser.add_argument("--robust-copies", type=int, default=3, help="noisy-then-denoised copies per source")
+    parser.add_argument("--robust-snr", type=float, nargs=2, default=[0.0, 15.0], help="SNR range (dB) of the copies")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=str(ROOT / "runs" / "vc_real"))

@@ -66,7 +66,7 @@ def test_train_and_valid_sources_come_again_noisy_then_denoised(tmp_path, front)
 
 def test_prepare_adds_the_copies_and_follows_the_front_ends_weights(tmp_path, front):
     root, checkpoint = front
-    cfg = front_cfg(tmp_path, root, checkpoint)
+    cfg = front_cfg(tmp_path, root, checkpoint, "data.front_end.copies=1")
     manifest = prepare(cfg, progress=False)
     assert {k: len(v) for k, v in manifest["splits"].items()} == {"train": 8, "valid": 2, "test": 2}
     assert "valid_0000.den0" in manifest["splits"]["valid"]
@@ -121,7 +121,7 @@ def test_vc_train_behind_a_front_end_converts_denoised_input(tmp_path, front, ca
 
     root, checkpoint = front
     settings = [f"data.front_end.denoiser={checkpoint}", f"data.front_end.noise={root / 'noise'}"]
-    assert main(["vc-train", *vc_overrides(tmp_path, *settings, "solver.epochs=1")]) == 0
+    assert main(["vc-train", *vc_overrides(tmp_path, *settings, "data.front_end.copies=1", "solver.epochs=1")]) == 0
     converter = Converter(tmp_path / "vc_run" / "best.pth", denoiser=checkpoint)
     assert converter.cfg.data.front_end.denoiser == str(checkpoint)  # the checkpoint says what it trained behind
     pair = build_pairs(converter.cfg.data, 0)[-1]
