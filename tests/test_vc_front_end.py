@@ -87,8 +87,8 @@ def test_prepare_adds_the_copies_and_follows_the_front_ends_weights(tmp_path, fr
 def test_vc_prepare_reports_the_copies(tmp_path, front, capsys):
     root, checkpoint = front
     settings = [f"data.front_end.denoiser={checkpoint}", f"data.front_end.noise={root / 'noise'}"]
-    assert main(["vc-prepare", *vc_overrides(tmp_path, *settings, "data.front_end.copies=3")]) == 0
-    assert "prepared 16 train, 4 valid, 2 test pairs" in capsys.readouterr().out
+    assert main(["vc-prepare", *vc_overrides(tmp_path, *settings, "data.front_end.copies=2")]) == 0
+    assert "prepared 12 train, 3 valid, 2 test pairs" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(
@@ -98,6 +98,8 @@ def test_vc_prepare_reports_the_copies(tmp_path, front, capsys):
         (["data.front_end.noise=/no/such/folder"], "data.front_end.noise=/no/such/folder: folder not found"),
         (["data.front_end.snr_db=[10,5]"], "data.front_end.snr_db=[10, 5]: expected [low, high]"),
         (["data.front_end.snr_db=[nan,5]"], "data.front_end.snr_db"),
+        (["data.front_end.snr_db=[loud,5]"], "data.front_end.snr_db=['loud', 5]: expected [low, high]"),
+        (["data.front_end.snr_db=[1,2,3]"], "data.front_end.snr_db=[1, 2, 3]: expected [low, high]"),
         (["data.front_end.denoiser=/no/such.pth"], "data.front_end.denoiser=/no/such.pth: checkpoint not found"),
     ],
 )

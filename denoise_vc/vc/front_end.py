@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import zlib
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -32,10 +33,15 @@ def front_end_settings(data_cfg) -> tuple[str, Path, int, tuple[float, float]] |
     folder = Path(str(noise)).expanduser()
     if not folder.is_dir():
         raise ConfigError(f"data.front_end.noise={folder}: folder not found")
-    snr = list(front.get("snr_db", [0.0, 15.0]))
-    if len(snr) != 2 or not all(np.isfinite(float(v)) and -30.0 <= float(v) <= 60.0 for v in snr) or snr[0] > snr[1]:
+    value = front.get("snr_db", [0.0, 15.0])
+    snr = list(value) if isinstance(value, Sequence) and not isinstance(value, str) else [value, value]
+    try:
+        low, high = (float(v) for v in snr)
+    except (TypeError, ValueError):
+        low = high = float("nan")
+    if not (np.isfinite(low) and np.isfinite(high) and -30.0 <= low <= high <= 60.0):
         raise ConfigError(f"data.front_end.snr_db={snr}: expected [low, high] dB with -30 <= low <= high <= 60")
-    return str(front.denoiser), folder, int(front.get("copies", 1)), (float(snr[0]), float(snr[1]))
+    return str(front.denoiser), folder, int(front.get("copies", 3)), (low, high)
 
 
 def noise_files(folder: Path) -> list[Path]:
