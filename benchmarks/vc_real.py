@@ -160,10 +160,9 @@ def noise_wave(path: Path) -> np.ndarray:
     return load_audio(path, RATE)[0][0]
 
 
-def noisy(waves: list[tuple[np.ndarray, int]], seed: int, noises: list[np.ndarray] | None = None) -> list[np.ndarray]:
-    """Each source (at RATE) plus a random cut of a real noise recording at SNR_DB (default: the test stretches)."""
-    if noises is None:
-        noises = [test_stretch(noise_wave(f)) for f in open_noises()]
+def noisy(waves: list[tuple[np.ndarray, int]], seed: int) -> list[np.ndarray]:
+    """Each source (at RATE) plus a random test-stretch cut of a real noise recording at SNR_DB."""
+    noises = [test_stretch(noise_wave(f)) for f in open_noises()]
     out = []
     for index, (wave, rate) in enumerate(waves):
         wave = resample(wave, rate, RATE)

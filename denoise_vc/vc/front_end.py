@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from denoise_vc.audio import AUDIO_SUFFIXES, load_audio, resample
-from denoise_vc.data.mixing import gain_for_snr, random_crop
+from denoise_vc.data.mixing import mix, random_crop
 from denoise_vc.errors import ConfigError
 from denoise_vc.vc.corpus import Pair
 
@@ -65,8 +65,7 @@ def noisy_copy(wave: np.ndarray, noises: list[np.ndarray], snr_range: tuple[floa
     """`wave` plus a random cut of a random noise recording at a random SNR in `snr_range` (deterministic)."""
     rng = np.random.default_rng(seed)
     noise = random_crop(noises[int(rng.integers(len(noises)))], len(wave), rng)
-    snr_db = float(rng.uniform(*snr_range))
-    return (wave + gain_for_snr(wave, noise, snr_db) * noise).astype(np.float32)
+    return mix(wave, noise, snr_db=float(rng.uniform(*snr_range)))
 
 
 def with_front_end(pairs: list[Pair], data_cfg, seed: int, device: str) -> list[Pair]:
