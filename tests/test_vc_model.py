@@ -265,8 +265,9 @@ def test_bf16_autocast_training_step_keeps_the_loss_in_float32():
     assert parts["mel_after"] == pytest.approx(reference["mel_after"], rel=0.05)
 
 
-def test_padding_does_not_change_an_items_output():
-    model = tiny_model().eval()
+@pytest.mark.parametrize("source_skip", [False, True], ids=["plain", "source_skip"])
+def test_padding_does_not_change_an_items_output(source_skip):
+    model = tiny_model(source_skip=source_skip).eval()
     batch = make_batch()
     lone = {k: v[2:3] for k, v in batch.items()}
     src_r, tgt_r = int(lone["src_len"]), int(lone["tgt_len"])
@@ -283,6 +284,59 @@ def test_padding_does_not_change_an_items_output():
     k = int(lone["n_segments"])
     assert torch.allclose(full["mdn_mu"][2, :k], alone["mdn_mu"][0, :k], atol=1e-5)
     assert torch.allclose(full["global_mu"][2], alone["global_mu"][0], atol=1e-5)
+
+
+def _silence_the_decoder_head(model):
+    with torch.no_grad():
+        for layer in (model.mel_out, model.postnet.convs[-1]):
+            layer.weight.zero_()
+            layer.bias.zero_()
+
+
+def test_source_skip_starts_as_the_aligned_source_frames():
+    """Identity-initialised: with the decoder's own output silenced, the model returns each source frame
+    repeated by its duration (teacher-forced) or by the predicted one (inference); without it, zeros."""
+    batch = make_batch()
+    expected = expand_frames(length_regulate(reduce_frames(batch["src_mel"], R), batch["durations"]), R)
+    skip, plain = tiny_model(source_skip=True).eval(), tiny_model().eval()
+    for model in (skip, plain):
+        _silence_the_decoder_head(model)
+    with torch.no_grad():
+        out, out_plain = skip(batch), plain(batch)
+        converted, lengths = infer(skip, batch)
+    frames = expected.shape[1]
+    assert torch.allclose(out["mel_after"][:, :frames], expected, atol=1e-6)
+    assert out["mel_after"].abs().sum() > 0 and out_plain["mel_after"].abs().sum() == 0
+    # inference: every output frame is one of the item's source frames, in source order
+    for b in range(3):
+        frames_b = converted[b, : int(lengths[b])]
+        source_b = batch["src_mel"][b, : int(batch["src_len"][b]) * R]
+        nearest = torch.cdist(frames_b, source_b).argmin(dim=1)
+        assert torch.allclose(frames_b, source_b[nearest], atol=1e-6)
+        assert bool((nearest[R::R] >= nearest[:-R:R]).all())
+
+
+def test_source_skip_learns_the_residual_of_a_linear_map():
+    """A target that is a fixed affine map of the source (durations 1) is learned faster with the skip."""
+    torch.manual_seed(0)
+    batch = make_batch(seed=5)
+    batch["durations"] = (torch.arange(batch["durations"].shape[1]) < batch["src_len"][:, None]).long()
+    batch["tgt_len"] = batch["src_len"].clone()
+    frames = batch["src_mel"].shape[1]
+    batch["tgt_mel"] = 0.8 * batch["src_mel"][:, :frames] + 0.3
+    for key, src in (("tgt_pitch", "src_pitch"), ("tgt_energy", "src_energy"), ("tgt_segment", "src_segment")):
+        batch[key] = batch[src].clone()
+    losses = {}
+    for source_skip in (False, True):
+        model = tiny_model(seed=1, source_skip=source_skip)
+        optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
+        for _ in range(40):
+            optimiser.zero_grad()
+            total, parts = VCLoss()(model(batch), batch)
+            total.backward()
+            optimiser.step()
+        losses[source_skip] = parts["mel_after"]
+    assert losses[True] < 0.5 * losses[False]
 
 
 def _silent_batch():

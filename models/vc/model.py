@@ -53,6 +53,10 @@ class WgmmVC(nn.Module):
     `n_mixtures`-component MDNs with sigma floor `mdn_min_sigma`, conv width `prosody_channels`, GRU
     `prosody_gru_size` x `prosody_gru_layers`. PostNet: `postnet_*`. At inference one reduced source frame
     stretches to at most `max_duration` frames; inputs are clipped to +-`input_clip`.
+
+    `source_skip` adds a linear map of the length-regulated source frame to the decoder's output, initialised
+    to the identity: with per-speaker normalised features it starts as the mean/variance conversion (the
+    GMM baseline's log-linear F0 included) and the network learns the residual, which small corpora need.
     """
 
     task = "vc"
@@ -87,6 +91,7 @@ class WgmmVC(nn.Module):
         postnet_layers: int = 5,
         max_duration: int = 20,
         input_clip: float = 100.0,
+        source_skip: bool = False,
     ) -> None:
         super().__init__()
         if reduction < 1:
@@ -132,6 +137,12 @@ class WgmmVC(nn.Module):
         self.decoder = FFTStack(d_model, decoder_layers, heads, conv_kernel, dropout)
         self.mel_out = nn.Linear(d_model, stacked)
         self.postnet = PostNet(n_mels, postnet_channels, postnet_kernel, postnet_layers, dropout)
+        self.source_skip = None
+        if source_skip:
+            self.source_skip = nn.Linear(stacked, stacked)
+            with torch.no_grad():
+                self.source_skip.weight.copy_(torch.eye(stacked))
+                self.source_skip.bias.zero_()
 
     # -- shared pieces -------------------------------------------------------------------------
     def _clean(self, x: torch.Tensor) -> torch.Tensor:
@@ -140,7 +151,8 @@ class WgmmVC(nn.Module):
         return torch.nan_to_num(x.float(), nan=0.0, posinf=clip, neginf=-clip).clamp(-clip, clip)
 
     def _encode(self, src_mel, src_pitch, src_energy, src_len, src_segment, n_segments):
-        """Reduced source frames -> (encoded (B, Ts_r, d), mask, repaired segments, n_segments >= 1, S)."""
+        """Reduced source frames -> (encoded (B, Ts_r, d), mask, repaired segments, n_segments >= 1, S,
+        the reduced source frames themselves (B, Ts_r, reduction * n_mels))."""
         stacked = reduce_frames(self._clean(src_mel), self.reduction)
         frames = stacked.shape[1]
         lengths = clamp_lengths(src_len, frames)
@@ -152,17 +164,22 @@ class WgmmVC(nn.Module):
         n_segments = n_segments.long().clamp(min=1)
         segments = repair_segments(fit_length(src_segment, frames, fill=-1), n_segments, lengths)
         n_max = int(n_segments.max())
-        return encoded, mask, segments, n_segments, n_max
+        return encoded, mask, segments, n_segments, n_max, masked(stacked, mask)
 
     def _condition(self, encoded, mask, segments, segment_vectors, global_vector):
         """Add the segment and global prosody vectors to every source frame."""
         prosody = segment_broadcast(self.segment_prosody(segment_vectors), segments)
         return masked(encoded + prosody + self.global_prosody(global_vector)[:, None, :], mask)
 
-    def _decode(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Decoder on reduced frames -> (mel before PostNet, mel after, frame mask), unreduced."""
-        h = self.decoder(x, mask)
-        mel_before = expand_frames(self.mel_out(h), self.reduction)
+    def _decode(
+        self, x: torch.Tensor, mask: torch.Tensor, source: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Decoder on reduced frames (+ the skip from the length-regulated `source` frames) -> (mel before
+        PostNet, mel after, frame mask), unreduced."""
+        h = self.mel_out(self.decoder(x, mask))
+        if self.source_skip is not None:
+            h = h + self.source_skip(source)
+        mel_before = expand_frames(h, self.reduction)
         frame_mask = mask.repeat_interleave(self.reduction, dim=1)
         mel_before = masked(mel_before, frame_mask)
         mel_after = mel_before + self.postnet(mel_before, frame_mask)
@@ -171,7 +188,7 @@ class WgmmVC(nn.Module):
     # -- training ------------------------------------------------------------------------------
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Teacher-forced pass: ground-truth durations, target pitch/energy and target-extracted prosody."""
-        encoded, src_mask, src_segments, n_segments, n_max = self._encode(
+        encoded, src_mask, src_segments, n_segments, n_max, source = self._encode(
             batch["src_mel"],
             batch["src_pitch"],
             batch["src_energy"],
@@ -204,7 +221,8 @@ class WgmmVC(nn.Module):
         pitch = self.pitch_predictor(_stop(regulated, self.stop_gradient["pitch"]), tgt_mask, tgt_pitch)
         energy = self.energy_predictor(_stop(regulated, self.stop_gradient["energy"]), tgt_mask)
         x = regulated + self.pitch_embedding(tgt_pitch, tgt_mask) + self.energy_embedding(tgt_energy, tgt_mask)
-        mel_before, mel_after, frame_mask = self._decode(x, tgt_mask)
+        source = length_regulate(source, durations, tgt_frames)
+        mel_before, mel_after, frame_mask = self._decode(x, tgt_mask, source)
 
         segment_mask = (torch.arange(n_max, device=counts.device)[None, :] < n_segments[:, None]) & (counts > 0)
         length = batch["tgt_mel"].shape[1]
@@ -243,7 +261,7 @@ class WgmmVC(nn.Module):
         """Convert: returns (mel (B, T_pred, n_mels) normalised log-mel, zero past each length; lengths (B,)
         in unreduced frames). Call `model.eval()` first. `sample=False` uses each mixture's most probable mean.
         """
-        encoded, src_mask, segments, n_segments, n_max = self._encode(
+        encoded, src_mask, segments, n_segments, n_max, source = self._encode(
             src_mel, src_pitch, src_energy, src_len, src_segment, n_segments
         )
         segment_vectors, global_vector = self.prosody_predictor.generate(
@@ -261,5 +279,5 @@ class WgmmVC(nn.Module):
         pitch = self.pitch_predictor(regulated, mask)
         energy = self.energy_predictor(regulated, mask)
         x = regulated + self.pitch_embedding(pitch, mask) + self.energy_embedding(energy, mask)
-        _, mel_after, frame_mask = self._decode(x, mask)
+        _, mel_after, frame_mask = self._decode(x, mask, length_regulate(source, durations, frames))
         return masked(mel_after, frame_mask), totals * self.reduction
