@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import torch.nn as nn
@@ -18,6 +19,16 @@ def register(name: str):
         return cls
 
     return wrap
+
+
+def _check_switches(name: str, args: dict[str, Any]) -> None:
+    """A switch (an argument whose default is True/False) takes only a bool: YAML's `maybe` or `1` would
+    otherwise turn it on silently."""
+    parameters = inspect.signature(MODELS[name].__init__).parameters
+    for key, value in args.items():
+        default = parameters[key].default if key in parameters else None
+        if isinstance(default, bool) and not isinstance(value, bool):
+            raise ValueError(f"model.{key} must be true or false, not {value!r}")
 
 
 def build_model(name: str, **args: Any) -> nn.Module:
@@ -42,6 +53,7 @@ def build_model(name: str, **args: Any) -> nn.Module:
         raise ValueError("data.residual=true needs data.normalize=robust")
     if robust_norm and not getattr(MODELS[name], "normalizable", True):
         raise ValueError(f"model {name!r} cannot run on normalised input (data.normalize=robust); use none")
+    _check_switches(name, args)
     try:
         model = MODELS[name](**args)
     except TypeError as exc:

@@ -29,6 +29,13 @@ def test_unknown_model_names_the_choices():
         build_model("no_such_model")
 
 
+@pytest.mark.parametrize("value", ["maybe", 1, None], ids=repr)
+def test_a_switch_takes_only_true_or_false(value):
+    with pytest.raises(ValueError, match=f"model.source_skip must be true or false, not {value!r}"):
+        build_model("wgmm_vc", source_skip=value)
+    assert build_model("wgmm_vc", source_skip=True).source_skip is not None
+
+
 def test_receptive_field_of_a_single_conv_is_its_kernel():
     conv = torch.nn.Sequential(torch.nn.Conv1d(1, 1, 9, padding=4))
     torch.nn.init.ones_(conv[0].weight)
