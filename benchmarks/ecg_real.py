@@ -2,6 +2,7 @@
 
     python benchmarks/ecg_real.py --checkpoint ecg=runs/ecg/best.pth [--minutes 3] [--threads 2]
     python benchmarks/ecg_real.py --checkpoint pair=runs/a/best.pth+runs/b/best.pth   # the mean of two models
+    python benchmarks/ecg_real.py --checkpoint ecg=runs/ecg/best.pth --r-amp-detail   # R-amp per test record
 
 Clean: the MIT-BIH Arrhythmia records of preset=ecg's test split (split_by=record, seed 0: whole records no
 model here trained or selected on), lead MLII at 360 Hz in mV, the first `--minutes` of each. Noise: the real
@@ -35,7 +36,7 @@ from denoise_vc.audio import load_audio  # noqa: E402
 from denoise_vc.config import compose_config  # noqa: E402
 from denoise_vc.data.mixing import gain_for_snr  # noqa: E402
 from denoise_vc.data.sources import build_corpus, time_bounds  # noqa: E402
-from denoise_vc.ecg_metrics import band_filter, ecg_scores  # noqa: E402
+from denoise_vc.ecg_metrics import band_filter, ecg_scores, r_amplitude_deviations  # noqa: E402
 
 RATE = 360
 SEED = 0
@@ -70,12 +71,26 @@ def neurokit_clean(noisy: np.ndarray, rate: int) -> np.ndarray:
     return np.asarray(nk.ecg_clean(noisy, sampling_rate=rate), dtype=np.float64)
 
 
+def r_amp_summary(deviations: np.ndarray) -> str:
+    """One record's R-amplitude errors in %: whether the mean hides a few bad beats, or a bias."""
+    if deviations.size == 0:
+        return "no beat with an R wave"
+    errors = 100 * np.abs(deviations)
+    return (
+        f"{deviations.size} beats, R-amp mean {errors.mean():.1f} median {np.median(errors):.1f} "
+        f"p90 {np.percentile(errors, 90):.1f} bias {100 * deviations.mean():+.1f}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", action="append", default=[], help="NAME=PATH")
     parser.add_argument("--minutes", type=float, default=3.0, help="minutes of each test record")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", default=None, help="write every row here too")
+    parser.add_argument(
+        "--r-amp-detail", action="store_true", help="also the R-amplitude error per record: mean, median, bias, p90"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     systems = {
@@ -106,12 +121,14 @@ def main() -> None:
             mix_at(clean, noises[noise_name], snr, int(rng.integers(len(noises[noise_name])))) for clean, _ in records
         ]
         for system, fn in systems.items():
-            scores, elapsed = [], 0.0
+            scores, elapsed, detail = [], 0.0, []
             for (clean, annotated), noisy in zip(records, mixes):
                 start = time.perf_counter()
                 out = fn(noisy, RATE)
                 elapsed += time.perf_counter() - start
                 scores.append(ecg_scores(out, clean, RATE, annotated))
+                if args.r_amp_detail:
+                    detail.append(r_amplitude_deviations(out, clean, annotated, RATE))
             mean = {k: float(np.mean([s[k] for s in scores])) for k in scores[0]}
             rtf = elapsed / seconds
             rows.append({"noise": noise_name, "snr_db": snr, "system": system, "rtf": rtf, **mean})
@@ -120,6 +137,8 @@ def main() -> None:
                 f"{mean['r_f1']:>6.3f} {100 * mean['r_amp_error']:>8.1f} {mean['band_snr']:>8.2f} {rtf:>7.4f}",
                 flush=True,
             )
+            for record, deviations in enumerate(detail):
+                print(f"    record {record}: {r_amp_summary(deviations)}")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
 

@@ -65,16 +65,23 @@ def r_amplitudes(x: np.ndarray, beats: np.ndarray, sample_rate: int) -> np.ndarr
     return np.array([x[b] - np.median(x[max(0, b - half) : b + half + 1]) for b in beats])
 
 
-def r_amplitude_error(estimate: np.ndarray, reference: np.ndarray, beats: np.ndarray, sample_rate: int):
-    """Mean |A_est - A_ref| / |A_ref| over the reference beats (R amplitudes read at the beat samples)."""
+def r_amplitude_deviations(
+    estimate: np.ndarray, reference: np.ndarray, beats: np.ndarray, sample_rate: int
+) -> np.ndarray:
+    """Signed (A_est - A_ref) / |A_ref| of each reference beat whose R wave is not flat (R amplitudes read at
+    the beat samples); the sign tells a shrunk R wave from an inflated one."""
     beats = np.asarray(beats, dtype=np.int64)
     beats = beats[(beats >= 0) & (beats < len(reference))]
     ref = r_amplitudes(reference, beats, sample_rate)
     keep = np.abs(ref) >= MIN_R_AMPLITUDE
-    if not keep.any():
-        return None
     est = r_amplitudes(estimate, beats[keep], sample_rate)
-    return float(np.mean(np.abs(est - ref[keep]) / np.abs(ref[keep])))
+    return (est - ref[keep]) / np.abs(ref[keep])
+
+
+def r_amplitude_error(estimate: np.ndarray, reference: np.ndarray, beats: np.ndarray, sample_rate: int):
+    """Mean |A_est - A_ref| / |A_ref| over the reference beats; None when every R wave is flat."""
+    deviations = r_amplitude_deviations(estimate, reference, beats, sample_rate)
+    return float(np.mean(np.abs(deviations))) if deviations.size else None
 
 
 def band_filter(x: np.ndarray, sample_rate: int, band_hz=HEART_BAND_HZ) -> np.ndarray:

@@ -11,7 +11,13 @@ from denoise_vc.data.datasets import FixedSet
 from denoise_vc.data.mixing import MixSettings
 from denoise_vc.data.sources import build_corpus
 from denoise_vc.data.synth import heartbeat_like
-from denoise_vc.ecg_metrics import band_snr, beat_matching, detect_r_peaks, r_amplitude_error
+from denoise_vc.ecg_metrics import (
+    band_snr,
+    beat_matching,
+    detect_r_peaks,
+    r_amplitude_deviations,
+    r_amplitude_error,
+)
 
 RATE = 360
 
@@ -34,6 +40,17 @@ def test_r_amplitudes_are_read_from_the_local_isoelectric_level():
     wander = 0.4 * np.sin(2 * np.pi * 0.1 * t)  # slow baseline drift moves every beat's level, not its R wave
     assert r_amplitude_error(beat.signal + wander, beat.signal, beat.r_peaks, RATE) < 0.03
     assert r_amplitude_error(0.9 * beat.signal, beat.signal, beat.r_peaks, RATE) == pytest.approx(0.1, abs=0.005)
+
+
+def test_r_amplitude_deviations_keep_the_sign_and_skip_flat_beats():
+    beat = heartbeat_like(30.0, RATE, 2)
+    shrunk = r_amplitude_deviations(0.9 * beat.signal, beat.signal, beat.r_peaks, RATE)
+    inflated = r_amplitude_deviations(1.2 * beat.signal, beat.signal, beat.r_peaks, RATE)
+    assert shrunk.size == beat.r_peaks.size > 20
+    assert np.allclose(shrunk, -0.1, atol=0.005) and np.allclose(inflated, 0.2, atol=0.01)
+    flat = np.zeros_like(beat.signal)
+    assert r_amplitude_deviations(beat.signal, flat, beat.r_peaks, RATE).size == 0
+    assert r_amplitude_error(beat.signal, flat, beat.r_peaks, RATE) is None
 
 
 def test_band_snr_measures_noise_in_the_heart_band_only():
