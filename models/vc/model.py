@@ -164,7 +164,7 @@ class WgmmVC(nn.Module):
         n_segments = n_segments.long().clamp(min=1)
         segments = repair_segments(fit_length(src_segment, frames, fill=-1), n_segments, lengths)
         n_max = int(n_segments.max())
-        return encoded, mask, segments, n_segments, n_max, masked(stacked, mask)
+        return encoded, mask, segments, n_segments, n_max, stacked
 
     def _condition(self, encoded, mask, segments, segment_vectors, global_vector):
         """Add the segment and global prosody vectors to every source frame."""
@@ -172,13 +172,13 @@ class WgmmVC(nn.Module):
         return masked(encoded + prosody + self.global_prosody(global_vector)[:, None, :], mask)
 
     def _decode(
-        self, x: torch.Tensor, mask: torch.Tensor, source: torch.Tensor
+        self, x: torch.Tensor, mask: torch.Tensor, source: torch.Tensor, durations: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Decoder on reduced frames (+ the skip from the length-regulated `source` frames) -> (mel before
-        PostNet, mel after, frame mask), unreduced."""
+        """Decoder on reduced frames (+ the skip from the reduced `source` frames, stretched by `durations`,
+        which are zero past each source length) -> (mel before PostNet, mel after, frame mask), unreduced."""
         h = self.mel_out(self.decoder(x, mask))
         if self.source_skip is not None:
-            h = h + self.source_skip(source)
+            h = h + self.source_skip(length_regulate(source, durations, h.shape[1]))
         mel_before = expand_frames(h, self.reduction)
         frame_mask = mask.repeat_interleave(self.reduction, dim=1)
         mel_before = masked(mel_before, frame_mask)
@@ -221,8 +221,7 @@ class WgmmVC(nn.Module):
         pitch = self.pitch_predictor(_stop(regulated, self.stop_gradient["pitch"]), tgt_mask, tgt_pitch)
         energy = self.energy_predictor(_stop(regulated, self.stop_gradient["energy"]), tgt_mask)
         x = regulated + self.pitch_embedding(tgt_pitch, tgt_mask) + self.energy_embedding(tgt_energy, tgt_mask)
-        source = length_regulate(source, durations, tgt_frames)
-        mel_before, mel_after, frame_mask = self._decode(x, tgt_mask, source)
+        mel_before, mel_after, frame_mask = self._decode(x, tgt_mask, source, durations)
 
         segment_mask = (torch.arange(n_max, device=counts.device)[None, :] < n_segments[:, None]) & (counts > 0)
         length = batch["tgt_mel"].shape[1]
@@ -279,5 +278,5 @@ class WgmmVC(nn.Module):
         pitch = self.pitch_predictor(regulated, mask)
         energy = self.energy_predictor(regulated, mask)
         x = regulated + self.pitch_embedding(pitch, mask) + self.energy_embedding(energy, mask)
-        _, mel_after, frame_mask = self._decode(x, mask, length_regulate(source, durations, frames))
+        _, mel_after, frame_mask = self._decode(x, mask, source, durations)
         return masked(mel_after, frame_mask), totals * self.reduction
