@@ -47,7 +47,6 @@ def mel_l1(out: dict[str, torch.Tensor]) -> tuple[float, float]:
 
 class VCSolver(Solver):
     kind = "vc"
-    scheduler_per_step = True
     uses_ema = True
     higher_is_better = {"loss": False, "mel_l1": False, "mcd": False, "mel_dtw": False}
 
@@ -70,7 +69,8 @@ class VCSolver(Solver):
         )
 
     def _make_scheduler(self):
-        if str(self.scfg.scheduler).lower() == "noam":
+        if str(self.scfg.scheduler).lower() == "noam":  # counted in optimiser steps; cosine stays per epoch
+            self.scheduler_per_step = True
             warmup = int(self.scfg.warmup_steps)
             return torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda step: noam_factor(step, warmup))
         return super()._make_scheduler()

@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 from vc_tiny import vc_overrides, vc_prepared_dir  # noqa: F401  (fixture)
@@ -42,6 +44,18 @@ def test_resume_continues_the_schedule_and_matches_an_uninterrupted_run(tmp_path
         assert torch.allclose(value, resumed.model.state_dict()[key], atol=1e-5), key
     ckpt = load_checkpoint(tmp_path / "b" / "vc_run" / "best.pth", kind="vc")
     assert ckpt["model"]["name"] == "wgmm_vc" and len(ckpt["meta"]["stats"]["target"]["mel_mean"]) == 40
+
+
+def test_cosine_schedule_decays_over_epochs_not_steps(tmp_path, shared):
+    """solver.scheduler=cosine anneals to 0 over solver.epochs (it used to be stepped per optimiser step, so the
+    rate went round the cosine every `epochs` steps); noam stays per step."""
+    solver = build_vc_solver(_cfg(tmp_path, "solver.epochs=4", "solver.scheduler=cosine", shared))
+    rates = []
+    solver.epoch_callbacks.append(lambda s, _row: rates.append(s.optimizer.param_groups[0]["lr"]))
+    solver.fit()
+    assert solver.step >= 8  # several optimiser steps an epoch, so a per-step schedule would have cycled
+    expected = [0.5e-3 * (1 + math.cos(math.pi * epoch / 4)) for epoch in range(1, 5)]
+    assert rates == pytest.approx(expected, abs=1e-9)
 
 
 def test_finetune_copies_weights_and_resets_the_optimiser(tmp_path, shared):
