@@ -15,6 +15,7 @@ from denoise_vc.models import build_model
 from denoise_vc.models.vc import GriffinLim, VCLoss, expand_frames, length_regulate, reduce_frames
 from denoise_vc.models.vc.frames import repair_segments, segment_broadcast, segment_mean
 from denoise_vc.models.vc.mdn import MixtureDensityHead, mdn_nll, mdn_sample
+from denoise_vc.models.vc.model import SKIP_GATE_OPEN
 from denoise_vc.vc.features import FeatureSettings
 from denoise_vc.vc.features import log_mel as log_mel_of
 
@@ -337,6 +338,58 @@ def test_source_skip_learns_the_residual_of_a_linear_map():
             optimiser.step()
         losses[source_skip] = parts["mel_after"]
     assert losses[True] < 0.5 * losses[False]
+
+
+def test_gated_skip_starts_open_and_needs_the_skip():
+    """The gate starts at sigmoid(SKIP_GATE_OPEN): a gated model begins as the plain skip, scaled by 0.98."""
+    batch = make_batch()
+    expected = expand_frames(length_regulate(reduce_frames(batch["src_mel"], R), batch["durations"]), R)
+    model = tiny_model(source_skip=True, source_skip_gate=True).eval()
+    _silence_the_decoder_head(model)
+    with torch.no_grad():
+        out = model(batch)
+    frames = expected.shape[1]
+    assert torch.allclose(
+        out["mel_after"][:, :frames], torch.sigmoid(torch.tensor(SKIP_GATE_OPEN)) * expected, atol=1e-6
+    )
+    with pytest.raises(ValueError, match="model.source_skip_gate needs model.source_skip=true"):
+        build_model("wgmm_vc", **{**TINY, "source_skip_gate": True})
+
+
+def test_gated_skip_learns_to_drop_a_source_marked_unreliable():
+    """Items whose energy track marks them unreliable want a target of zeros, the others the source frame
+    itself: the gate, which reads the decoder's state, learns to close on the former and stay open on the
+    latter (the plain skip has to cancel the source through the decoder instead, which this easy case allows:
+    the gated model fits at least as well)."""
+    torch.manual_seed(0)
+    batch = make_batch(lengths=(9, 8, 7, 6), seed=7)
+    batch["durations"] = (torch.arange(batch["durations"].shape[1]) < batch["src_len"][:, None]).long()
+    batch["tgt_len"] = batch["src_len"].clone()
+    unreliable = torch.tensor([False, True, False, True])
+    batch["src_energy"] = torch.where(unreliable[:, None], 3.0, -3.0).expand_as(batch["src_energy"]).clone()
+    frames = batch["src_mel"].shape[1]
+    batch["tgt_mel"] = torch.where(unreliable[:, None, None], 0.0, batch["src_mel"][:, :frames])
+    for key, src in (("tgt_pitch", "src_pitch"), ("tgt_energy", "src_energy"), ("tgt_segment", "src_segment")):
+        batch[key] = batch[src].clone()
+    losses, gates = {}, {}
+    for gated in (False, True):
+        model = tiny_model(seed=1, source_skip=True, source_skip_gate=gated)
+        optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
+        for _ in range(60):
+            optimiser.zero_grad()
+            total, parts = VCLoss()(model(batch), batch)
+            total.backward()
+            optimiser.step()
+        losses[gated] = parts["mel_after"]
+        if gated:
+            seen = []
+            model.skip_gate.register_forward_hook(lambda _m, _i, out, seen=seen: seen.append(torch.sigmoid(out)))
+            with torch.no_grad():
+                model.eval()(batch)
+            gate = torch.stack([seen[0][b, : int(n)].mean() for b, n in enumerate(batch["tgt_len"])])
+            gates = {"unreliable": gate[unreliable].max(), "reliable": gate[~unreliable].min()}
+    assert gates["unreliable"] < 0.5 < gates["reliable"]
+    assert losses[True] < 1.2 * losses[False]
 
 
 def _silent_batch():

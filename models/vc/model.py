@@ -37,6 +37,9 @@ def fit_length(x: torch.Tensor, length: int, fill: float = 0.0) -> torch.Tensor:
     return F.pad(x, pad, value=fill)
 
 
+SKIP_GATE_OPEN = 4.0  # the gate's starting logit: sigmoid(4) = 0.98, so a gated model starts as the plain skip
+
+
 def _stop(x: torch.Tensor, flag: bool) -> torch.Tensor:
     return x.detach() if flag else x
 
@@ -57,6 +60,9 @@ class WgmmVC(nn.Module):
     `source_skip` adds a linear map of the length-regulated source frame to the decoder's output, initialised
     to the identity: with per-speaker normalised features it starts as the mean/variance conversion (the
     GMM baseline's log-linear F0 included) and the network learns the residual, which small corpora need.
+    `source_skip_gate` scales that skip per frame and feature by a sigmoid of the decoder's state (starting
+    open): trained on clean and denoised sources (`data.front_end`), the model can learn to lean on the source
+    frame where it is clean and on the decoder where the front-end left artefacts.
     """
 
     task = "vc"
@@ -92,10 +98,13 @@ class WgmmVC(nn.Module):
         max_duration: int = 20,
         input_clip: float = 100.0,
         source_skip: bool = False,
+        source_skip_gate: bool = False,
     ) -> None:
         super().__init__()
         if reduction < 1:
             raise ValueError(f"reduction must be >= 1, not {reduction}")
+        if source_skip_gate and not source_skip:
+            raise ValueError("model.source_skip_gate needs model.source_skip=true")
         self.n_mels = n_mels
         self.reduction = reduction
         self.stop_gradient = {
@@ -143,6 +152,12 @@ class WgmmVC(nn.Module):
             with torch.no_grad():
                 self.source_skip.weight.copy_(torch.eye(stacked))
                 self.source_skip.bias.zero_()
+        self.skip_gate = None
+        if source_skip_gate:
+            self.skip_gate = nn.Linear(d_model, stacked)
+            with torch.no_grad():
+                self.skip_gate.weight.zero_()
+                self.skip_gate.bias.fill_(SKIP_GATE_OPEN)
 
     # -- shared pieces -------------------------------------------------------------------------
     def _clean(self, x: torch.Tensor) -> torch.Tensor:
@@ -176,9 +191,13 @@ class WgmmVC(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Decoder on reduced frames (+ the skip from the reduced `source` frames, stretched by `durations`,
         which are zero past each source length) -> (mel before PostNet, mel after, frame mask), unreduced."""
-        h = self.mel_out(self.decoder(x, mask))
+        hidden = self.decoder(x, mask)
+        h = self.mel_out(hidden)
         if self.source_skip is not None:
-            h = h + self.source_skip(length_regulate(source, durations, h.shape[1]))
+            skip = self.source_skip(length_regulate(source, durations, h.shape[1]))
+            if self.skip_gate is not None:
+                skip = torch.sigmoid(self.skip_gate(hidden)) * skip
+            h = h + skip
         mel_before = expand_frames(h, self.reduction)
         frame_mask = mask.repeat_interleave(self.reduction, dim=1)
         mel_before = masked(mel_before, frame_mask)
