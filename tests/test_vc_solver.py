@@ -48,7 +48,7 @@ def test_resume_continues_the_schedule_and_matches_an_uninterrupted_run(tmp_path
 
 def test_cosine_schedule_decays_over_epochs_not_steps(tmp_path, shared):
     """solver.scheduler=cosine anneals to 0 over solver.epochs (it used to be stepped per optimiser step, so the
-    rate went round the cosine every `epochs` steps); noam stays per step."""
+    rate went round the cosine every `epochs` steps). Noam's per-step rule is checked by the resume test."""
     solver = build_vc_solver(_cfg(tmp_path, "solver.epochs=4", "solver.scheduler=cosine", shared))
     rates = []
     solver.epoch_callbacks.append(lambda s, _row: rates.append(s.optimizer.param_groups[0]["lr"]))
