@@ -69,10 +69,13 @@ def load_checkpoint(path: str | Path, kind: str | None = None, map_location: str
     return payload
 
 
-def load_state_dict_strict(model: torch.nn.Module, state_dict: dict, path: str | Path) -> None:
-    """`load_state_dict` that names the missing/extra/mis-shaped keys in one line instead of a traceback."""
+def load_state_dict_strict(
+    model: torch.nn.Module, state_dict: dict, path: str | Path, fresh: tuple[str, ...] = ()
+) -> None:
+    """`load_state_dict` that names the missing/extra/mis-shaped keys in one line instead of a traceback.
+    Keys starting with a `fresh` prefix may be missing: those parameters keep their initialisation."""
     own = model.state_dict()
-    missing = sorted(set(own) - set(state_dict))
+    missing = sorted(k for k in set(own) - set(state_dict) if not k.startswith(fresh))
     extra = sorted(set(state_dict) - set(own))
     shape = sorted(k for k in set(own) & set(state_dict) if own[k].shape != state_dict[k].shape)
     problems = []
@@ -81,7 +84,7 @@ def load_state_dict_strict(model: torch.nn.Module, state_dict: dict, path: str |
             problems.append(f"{len(keys)} {label} keys (e.g. {keys[0]})")
     if problems:
         raise CheckpointError(f"{path}: weights do not fit the model: {'; '.join(problems)}")
-    model.load_state_dict(state_dict)
+    model.load_state_dict(state_dict, strict=not fresh)
 
 
 def load_model(path: str | Path, kind: str = "denoiser", device: str | torch.device = "cpu"):

@@ -300,7 +300,8 @@ class Solver:
             raise ConfigError(
                 f"{source}: holds a {ckpt['model']['name']!r} model, this run trains {self.model_spec()['name']!r}"
             )
-        load_state_dict_strict(self.model, ckpt["state_dict"], source)
+        fresh = tuple(getattr(self.model, "init_from_fresh", ()))
+        load_state_dict_strict(self.model, ckpt["state_dict"], source, fresh)
         if self.average:
             self.average.reset()
 

@@ -6,7 +6,8 @@ from vc_tiny import vc_overrides, vc_prepared_dir  # noqa: F401  (fixture)
 
 from denoise_vc.checkpoint import load_checkpoint
 from denoise_vc.config import compose_config
-from denoise_vc.errors import ConfigError
+from denoise_vc.errors import CheckpointError, ConfigError
+from denoise_vc.models.vc.model import SKIP_GATE_OPEN
 from denoise_vc.solvers.vc import build_vc_solver, noam_factor
 
 
@@ -68,6 +69,29 @@ def test_finetune_copies_weights_and_resets_the_optimiser(tmp_path, shared):
     assert fine.optimizer.param_groups[0]["lr"] == pytest.approx(1e-3 * noam_factor(0, 4))
     for key, value in pre.model.state_dict().items():
         assert torch.equal(value, fine.model.state_dict()[key]), key
+
+
+def test_a_gate_can_be_added_to_a_trained_skip_model(tmp_path, shared):
+    """solver.init_from a source-skip model into one with model.source_skip_gate: every trained weight is
+    copied and the new gate starts open; a checkpoint missing any other weight is still refused."""
+    skip = "model.source_skip=true"
+    pre = build_vc_solver(_cfg(tmp_path / "pre", "solver.epochs=1", skip, shared))
+    pre.fit()
+    source = tmp_path / "pre" / "vc_run" / "last.pth"
+    gated = "model.source_skip_gate=true"
+    fine = build_vc_solver(
+        _cfg(tmp_path / "fine", "solver.epochs=0", skip, gated, f"solver.init_from={source}", shared)
+    )
+    fine.fit()
+    for key, value in pre.model.state_dict().items():
+        assert torch.equal(value, fine.model.state_dict()[key]), key
+    assert torch.all(fine.model.skip_gate.bias == SKIP_GATE_OPEN) and not fine.model.skip_gate.weight.any()
+    plain = tmp_path / "plain"
+    build_vc_solver(_cfg(plain, "solver.epochs=1", shared)).fit()
+    with pytest.raises(CheckpointError, match="weights do not fit the model: 2 missing keys"):
+        build_vc_solver(
+            _cfg(tmp_path / "refused", skip, f"solver.init_from={plain / 'vc_run' / 'last.pth'}", shared)
+        ).fit()
 
 
 def test_model_and_data_must_agree(tmp_path, shared):

@@ -66,6 +66,7 @@ class WgmmVC(nn.Module):
     """
 
     task = "vc"
+    init_from_fresh = ("skip_gate.",)  # `solver.init_from` a skip model without the gate: the gate starts open
 
     def __init__(
         self,
