@@ -382,7 +382,6 @@ def test_gated_skip_learns_to_drop_a_source_marked_unreliable():
     gate = torch.stack([seen[0][b, : int(n)].mean() for b, n in enumerate(batch["tgt_len"])])
     assert gate[unreliable].max() < 0.5 < gate[~unreliable].min()
     assert losses[True] < 1.2 * losses[False]
-    assert losses[True] < 1.2 * losses[False]
 
 
 def _silent_batch():
