@@ -128,6 +128,27 @@ def _inputs(paths: list[str]) -> list[tuple[Path, Path]]:
     return found
 
 
+def _output_file(inputs: list[str], output: str, formats: tuple[str, ...]) -> Path | None:
+    """`-o NAME.EXT` names the output file itself (as sox and ffmpeg read it) when there is one input file and
+    EXT is a format the command can write for it (`formats`); None means `-o` is a folder, as always.
+
+    An existing file there is refused, never overwritten; a known format the command cannot write is refused
+    rather than turned into a folder called `out.flac`."""
+    from denoise_vc.audio import AUDIO_SUFFIXES
+    from denoise_vc.signal_files import SIGNAL_SUFFIXES
+
+    out = Path(output)
+    suffix = out.suffix.lower()
+    if len(inputs) != 1 or Path(inputs[0]).is_dir() or out.is_dir() or suffix not in AUDIO_SUFFIXES + SIGNAL_SUFFIXES:
+        return None
+    if suffix not in formats:
+        raise DenoiseVCError(f"-o {out}: this command writes {' or '.join(formats)} for {inputs[0]}; "
+                             "name the output so, or give a folder")  # fmt: skip
+    if out.exists():
+        raise DenoiseVCError(f"-o {out}: is an existing file; not overwritten (remove it or choose another name)")
+    return out
+
+
 def _exit_status(failures: int, total: int, done: str) -> int:
     """0, EXIT_PARTIAL when some of several files failed, EXIT_ERROR when all did; the summary line is printed
     only for several inputs, so a single file's own error line is the last word."""
@@ -157,6 +178,7 @@ def cmd_denoise(args: argparse.Namespace) -> int:
     from denoise_vc.signal_files import SIGNAL_SUFFIXES
     from denoise_vc.solvers.base import pick_device
 
+    single = _output_file(args.inputs, args.output, (Path(args.inputs[0]).suffix.lower(),))
     device = pick_device(args.device)
     args.checkpoint = str(resolve_checkpoint(args.checkpoint))
     model, ckpt = load_model(args.checkpoint, device=device)
@@ -169,12 +191,12 @@ def cmd_denoise(args: argparse.Namespace) -> int:
         inf.window_s = args.window_s
     plan = WindowPlan.for_model(model, inf, rate)
     outdir = Path(args.output)
-    if outdir.exists() and not outdir.is_dir():
+    if single is None and outdir.exists() and not outdir.is_dir():
         raise DenoiseVCError(f"-o {outdir}: is an existing file; denoise writes into an output folder")
     inputs = _inputs(args.inputs)
     failures = 0
     for src, rel in inputs:
-        dst = outdir / rel
+        dst = single or outdir / rel
         try:
             if src.suffix.lower() in SIGNAL_SUFFIXES:
                 variable = trained.data.get("mat_variable")
@@ -397,6 +419,7 @@ def _converter(args: argparse.Namespace):
 def cmd_convert(args: argparse.Namespace) -> int:
     from denoise_vc.errors import AudioFileError
 
+    single = _output_file(args.inputs, args.output, (".wav",))
     converter = _converter(args)
     inputs = _inputs(args.inputs)
     if not inputs:
@@ -406,7 +429,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
     written: dict[Path, Path] = {}  # every output is .wav: a.flac and a.wav would both become a.wav
     failures = 0
     for src, rel in inputs:
-        dst = outdir / rel.with_suffix(".wav")
+        dst = single or outdir / rel.with_suffix(".wav")
         try:
             if dst.resolve() in sources:
                 raise AudioFileError(f"{src}: output would overwrite the input {dst}; choose another output folder")
@@ -654,7 +677,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("denoise", help="denoise files or folders of any length")
     p.add_argument("inputs", nargs="+", help="audio (wav/flac/ogg) or biosignal (.mat, .hea, .csv) files or folders")
-    p.add_argument("-o", "--output", required=True, help="output folder (inputs are never overwritten)")
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="output folder, or for one input file the output file in its format "
+        "(inputs and existing files are never overwritten)",
+    )
     p.add_argument(
         "--checkpoint",
         default=None,
@@ -705,7 +734,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("convert", help="(denoise ->) convert -> vocode files or folders")
     p.add_argument("inputs", nargs="+", help="audio files or folders of the source speaker")
-    p.add_argument("-o", "--output", required=True, help="output folder (.wav files; inputs are never overwritten)")
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="output folder of .wav files, or for one input file an output NAME.wav "
+        "(inputs and existing files are never overwritten)",
+    )
     p.add_argument("--vc", required=True, help="a VC checkpoint (best.pth of vc-train)")
     p.add_argument("--denoiser", help="a denoiser checkpoint to clean the input first")
     p.add_argument("--index", help="retrieval: a vc-index file of the target speaker built for this --vc")

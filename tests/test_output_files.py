@@ -1,4 +1,5 @@
-"""Outputs are written with the user's umask, and an output path that is an existing file is refused."""
+"""Outputs are written with the user's umask, `-o NAME.wav` for one input names the output file, and an output path
+that is an existing file is refused."""
 
 import os
 import stat
@@ -6,7 +7,7 @@ import stat
 import pytest
 import soundfile as sf
 import torch
-from bad_inputs import tiny_checkpoint, tone
+from bad_inputs import tiny_checkpoint, tiny_vc_checkpoint, tone
 
 from denoise_vc.cli import main
 from denoise_vc.errors import InferenceError
@@ -33,6 +34,47 @@ def test_denoised_files_get_the_users_umask_and_existing_file_outputs_are_refuse
     assert main(["denoise", str(src), "-o", str(existing), "--checkpoint", str(checkpoint)]) == 1
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "existing file" in err and existing.read_bytes() == b"keep me"
+
+
+def test_one_input_and_an_output_file_name_write_that_file_once(tmp_path, capsys):
+    checkpoint = tiny_checkpoint(tmp_path / "tiny.pth")
+    src = tmp_path / "in.wav"
+    sf.write(src, tone(1.5, 16000), 16000, subtype="PCM_16")
+    out = tmp_path / "cleaned" / "take 1.wav"
+    assert main(["denoise", str(src), "-o", str(out), "--checkpoint", str(checkpoint)]) == 0
+    assert out.is_file() and capsys.readouterr().out.strip() == f"{src} -> {out}"
+    info = sf.info(str(out))
+    assert (info.frames, info.samplerate, info.subtype) == (24000, 16000, "PCM_16")
+    first = out.read_bytes()
+    assert main(["denoise", str(src), "-o", str(out), "--checkpoint", str(checkpoint)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "existing file" in err and out.read_bytes() == first
+    # a format denoise does not write for this input is refused before the (absent) checkpoint is even read
+    absent = str(tmp_path / "absent.pth")
+    assert main(["denoise", str(src), "-o", str(tmp_path / "x.flac"), "--checkpoint", absent]) == 1
+    err = capsys.readouterr().err.strip()
+    expected = f"-o {tmp_path / 'x.flac'}: this command writes .wav for {src}; name the output so, or give a folder"
+    assert err == f"denoise-vc: error: {expected}"
+    assert not (tmp_path / "x.flac").exists()
+    # several inputs: -o stays a folder, whatever its name
+    other = tmp_path / "other.wav"
+    sf.write(other, tone(0.5, 16000), 16000)
+    many = tmp_path / "many.wav"
+    assert main(["denoise", str(src), str(other), "-o", str(many), "--checkpoint", str(checkpoint)]) == 0
+    assert sorted(p.name for p in many.iterdir()) == ["in.wav", "other.wav"]
+
+
+def test_convert_writes_one_input_to_the_named_wav(tmp_path, capsys):
+    vc = tiny_vc_checkpoint(tmp_path / "vc.pth")
+    src = tmp_path / "source.flac"
+    sf.write(src, tone(1.0, 16000), 16000)
+    assert main(["convert", str(src), "-o", str(tmp_path / "x.flac"), "--vc", str(tmp_path / "absent.pth")]) == 1
+    assert "-o " in capsys.readouterr().err and not (tmp_path / "x.flac").exists()  # refused before loading
+    out = tmp_path / "converted.wav"
+    assert main(["convert", str(src), "-o", str(out), "--vc", str(vc)]) == 0
+    assert out.is_file() and sf.info(str(out)).frames > 0
+    assert main(["convert", str(src), "-o", str(out), "--vc", str(vc)]) == 1
+    assert "existing file" in capsys.readouterr().err
 
 
 def test_evaluate_refuses_nan_and_negative_levels_before_loading_anything(tmp_path, capsys):
