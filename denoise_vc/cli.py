@@ -170,6 +170,17 @@ def _set_sampler_steps(model, steps: int | None, checkpoint: str) -> None:
     model.steps = int(steps)
 
 
+def _check_window(window_s: float | None) -> None:
+    """`--window-s` within the range `inference.window_s` has in a config (NaN, 0 or 1e9 would end deep inside)."""
+    import math
+
+    from denoise_vc.settings import RULES
+
+    low, high, _ = RULES["inference.window_s"]
+    if window_s is not None and not (math.isfinite(window_s) and low <= window_s <= high):
+        raise DenoiseVCError(f"--window-s {window_s:g}: out of range (seconds in [{low:g}, {high:g}])")
+
+
 def cmd_denoise(args: argparse.Namespace) -> int:
     from denoise_vc.checkpoint import load_model
     from denoise_vc.config import apply_overrides
@@ -179,6 +190,7 @@ def cmd_denoise(args: argparse.Namespace) -> int:
     from denoise_vc.solvers.base import pick_device
 
     single = _output_file(args.inputs, args.output, (Path(args.inputs[0]).suffix.lower(),))
+    _check_window(args.window_s)
     device = pick_device(args.device)
     args.checkpoint = str(resolve_checkpoint(args.checkpoint))
     model, ckpt = load_model(args.checkpoint, device=device)
@@ -187,7 +199,7 @@ def cmd_denoise(args: argparse.Namespace) -> int:
     trained = apply_overrides(ckpt["config"], [])
     inf = trained.inference  # the checkpoint's plan, as export uses
     file_rate = args.rate or trained.data.get("mat_sample_rate")  # for files that do not state their rate
-    if args.window_s:
+    if args.window_s is not None:
         inf.window_s = args.window_s
     plan = WindowPlan.for_model(model, inf, rate)
     outdir = Path(args.output)

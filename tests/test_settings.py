@@ -46,3 +46,15 @@ def test_the_defaults_pass_and_the_cli_refuses_in_one_line_before_writing(tmp_pa
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and override.split("=")[0] in err and "out of range" in err
     assert not run.exists()
+
+
+@pytest.mark.parametrize("value", _bad_values(*RULES["inference.window_s"]))
+def test_denoise_refuses_a_bad_window_before_loading_anything(tmp_path, capsys, value):
+    # the checkpoint is absent: a refusal that names --window-s comes before any model is read (0 was ignored,
+    # 1e9 ended in a 58 TiB allocation)
+    out = tmp_path / "out"
+    args = ["denoise", str(tmp_path / "in.wav"), "-o", str(out), "--checkpoint", str(tmp_path / "absent.pth")]
+    assert main([*args, "--window-s", value]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"--window-s {float(value):g}: out of range" in err, err
+    assert not out.exists()
