@@ -170,15 +170,20 @@ def _set_sampler_steps(model, steps: int | None, checkpoint: str) -> None:
     model.steps = int(steps)
 
 
-def _check_window(window_s: float | None) -> None:
-    """`--window-s` within the range `inference.window_s` has in a config (NaN, 0 or 1e9 would end deep inside)."""
+def _check_flags(args: argparse.Namespace) -> None:
+    """`--window-s` and `--rate` within the ranges their config keys have (NaN, 0 or 1e9 would end deep inside,
+    or 0 be ignored), before any model is read."""
     import math
 
     from denoise_vc.settings import RULES
 
-    low, high, _ = RULES["inference.window_s"]
-    if window_s is not None and not (math.isfinite(window_s) and low <= window_s <= high):
-        raise DenoiseVCError(f"--window-s {window_s:g}: out of range (seconds in [{low:g}, {high:g}])")
+    for flag, value, key, unit in (
+        ("--window-s", args.window_s, "inference.window_s", "seconds"),
+        ("--rate", args.rate, "data.sample_rate", "Hz"),
+    ):
+        low, high, _ = RULES[key]
+        if value is not None and not (math.isfinite(value) and low <= value <= high):
+            raise DenoiseVCError(f"{flag} {value:g}: out of range ({unit} in [{low:g}, {high:g}])")
 
 
 def cmd_denoise(args: argparse.Namespace) -> int:
@@ -190,7 +195,7 @@ def cmd_denoise(args: argparse.Namespace) -> int:
     from denoise_vc.solvers.base import pick_device
 
     single = _output_file(args.inputs, args.output, (Path(args.inputs[0]).suffix.lower(),))
-    _check_window(args.window_s)
+    _check_flags(args)
     device = pick_device(args.device)
     args.checkpoint = str(resolve_checkpoint(args.checkpoint))
     model, ckpt = load_model(args.checkpoint, device=device)

@@ -48,13 +48,17 @@ def test_the_defaults_pass_and_the_cli_refuses_in_one_line_before_writing(tmp_pa
     assert not run.exists()
 
 
-@pytest.mark.parametrize("value", _bad_values(*RULES["inference.window_s"]))
-def test_denoise_refuses_a_bad_window_before_loading_anything(tmp_path, capsys, value):
-    # the checkpoint is absent: a refusal that names --window-s comes before any model is read (0 was ignored,
-    # 1e9 ended in a 58 TiB allocation)
+BAD_FLAGS = [("--window-s", v) for v in _bad_values(*RULES["inference.window_s"])]
+BAD_FLAGS += [("--rate", v) for v in ("0", "-5", "99999999999")]  # an int flag: argparse itself refuses nan and 1.5
+
+
+@pytest.mark.parametrize("flag, value", BAD_FLAGS)
+def test_denoise_refuses_a_bad_window_or_rate_before_loading_anything(tmp_path, capsys, flag, value):
+    # the checkpoint is absent: a refusal that names the flag comes before any model is read (--window-s 0 and
+    # --rate 0 were ignored, 1e9 s ended in a 58 TiB allocation, --rate -5 was blamed on the model)
     out = tmp_path / "out"
-    args = ["denoise", str(tmp_path / "in.wav"), "-o", str(out), "--checkpoint", str(tmp_path / "absent.pth")]
-    assert main([*args, "--window-s", value]) == 1
+    args = ["denoise", str(tmp_path / "in.csv"), "-o", str(out), "--checkpoint", str(tmp_path / "absent.pth")]
+    assert main([*args, flag, value]) == 1
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and f"--window-s {float(value):g}: out of range" in err, err
+    assert len(err.splitlines()) == 1 and f"{flag} {float(value):g}: out of range" in err, err
     assert not out.exists()
