@@ -67,8 +67,8 @@ def mat_signal(path: Path, arrays: dict[str, np.ndarray], variable: str | None =
         numeric = {k: v for k, v in arrays.items() if is_signal_variable(v)}
         if len(numeric) != 1:
             raise AudioFileError(
-                f"{path}: set data.mat_variable, the file holds {len(numeric)} numeric array variables "
-                f"({', '.join(sorted(numeric)) or 'none'})"
+                f"{path}: holds {len(numeric)} numeric array variables ({', '.join(sorted(numeric)) or 'none'}); "
+                "name the signal with data.mat_variable (denoise: --mat-variable)"
             )
         name = next(iter(numeric))
     array = arrays[name]

@@ -216,7 +216,7 @@ def cmd_denoise(args: argparse.Namespace) -> int:
         dst = single or outdir / rel
         try:
             if src.suffix.lower() in SIGNAL_SUFFIXES:
-                variable = trained.data.get("mat_variable")
+                variable = args.mat_variable or trained.data.get("mat_variable")
                 enhance_signal_file(model, rate, src, dst, plan, device, int(inf.batch_windows), file_rate, variable)
             else:
                 enhance_file(model, rate, src, dst, plan, device=device, batch_windows=int(inf.batch_windows))
@@ -711,6 +711,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=None, help="diffusion checkpoints: network passes (default: trained)")
     p.add_argument(
         "--rate", type=int, default=None, help=".mat/.csv files that state no rate: their rate in Hz (default: trained)"
+    )
+    p.add_argument(
+        "--mat-variable", default=None, help=".mat files holding several arrays: the signal's name (default: trained)"
     )
     p.set_defaults(func=cmd_denoise)
 

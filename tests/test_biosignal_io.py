@@ -154,7 +154,7 @@ def test_csv_keeps_its_header_delimiter_and_time_column(ecg_model, tmp_path):
     assert np.median(np.abs(r_amplitudes(table[:, 1], peaks) / r_amplitudes(clean, peaks) - 1)) < 0.08
 
 
-def test_a_mat_file_without_a_rate_takes_rate_from_the_command_line(ecg_model, tmp_path, capsys):
+def test_a_mat_file_takes_its_rate_and_variable_from_the_command_line(ecg_model, tmp_path, capsys):
     clean, _ = ecg_3mv(10.0)
     savemat(tmp_path / "a.mat", {"x": clean.astype(np.float64)})
     assert denoise_one(ecg_model, tmp_path / "a.mat", tmp_path / "out", "--rate", str(2 * RATE)) == 0
@@ -163,7 +163,13 @@ def test_a_mat_file_without_a_rate_takes_rate_from_the_command_line(ecg_model, t
     savemat(tmp_path / "two.mat", {"x": clean, "y": clean})
     assert denoise_one(ecg_model, tmp_path / "two.mat", tmp_path / "out2") != 0
     err = capsys.readouterr().err
-    assert "two.mat" in err and "data.mat_variable" in err and "Traceback" not in err
+    assert "two.mat" in err and "--mat-variable" in err and "Traceback" not in err
+    noisy = clean + 0.3 * np.random.default_rng(1).standard_normal(clean.size)
+    savemat(tmp_path / "two.mat", {"x": clean, "y": noisy})
+    assert denoise_one(ecg_model, tmp_path / "two.mat", tmp_path / "out3", "--mat-variable", "y") == 0
+    after = loadmat(tmp_path / "out3" / "two.mat")
+    np.testing.assert_array_equal(after["x"].ravel(), clean)  # the other variable is kept as it was
+    assert np.std(after["y"].ravel() - clean) < 0.5 * np.std(noisy - clean)  # the named one is denoised
 
 
 def test_bad_csv_files_get_one_line_errors_naming_the_file(ecg_model, tmp_path, capsys):
