@@ -20,7 +20,6 @@ from scipy.signal import butter, sosfiltfilt
 TOLERANCE_S = 0.15
 HEART_BAND_HZ = (0.5, 40.0)
 BEAT_SYMBOLS = frozenset("NLRBAaJSVrFejnE/fQ?")  # WFDB beat annotation codes (rhythm and quality marks are not)
-ECG_KEYS = ("r_se", "r_pp", "r_f1", "r_amp_error", "band_snr")
 LOCAL_BASELINE_S = 0.3
 MIN_R_AMPLITUDE = 0.05  # beats whose reference R wave is flatter than this (in the signal's units) are skipped
 

@@ -1,10 +1,4 @@
-"""Where a config may make the package write: inside the run directory, nowhere else.
-
-`run_dir` itself is the user's choice and may be anywhere; a file or folder name taken from a config
-(a fault marker, a cache folder, a logger folder) is joined to it through `confined`, which refuses
-absolute paths and any `..` or symlink that would lead out, so a shared or downloaded config cannot
-overwrite files elsewhere.
-"""
+"""Writing safely: outputs never overwrite an input, files appear whole (temp file + rename) with the user's umask."""
 
 from __future__ import annotations
 
@@ -12,18 +6,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from denoise_vc.errors import ConfigError
-
-
-def confined(run_dir: str | Path, relative: str | Path, what: str = "path") -> Path:
-    """`run_dir / relative`, resolved (symlinks included); ConfigError if it would lie outside `run_dir`."""
-    root = Path(run_dir).expanduser().resolve()
-    rel = Path(relative)
-    if rel.is_absolute() or str(relative).startswith("~"):
-        raise ConfigError(f"{what} {str(relative)!r}: must be relative to the run directory {root}")
-    target = (root / rel).resolve()
-    if target != root and root not in target.parents:
-        raise ConfigError(f"{what} {str(relative)!r}: leads outside the run directory {root}")
-    return target
 
 
 def not_an_input(output: str | Path, *inputs: str | Path) -> Path:

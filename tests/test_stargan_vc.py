@@ -51,7 +51,7 @@ def test_the_target_label_changes_the_output_and_any_length_works():
     assert to_a.shape == x.shape and torch.isfinite(to_a).all()
     assert (to_a - to_b).abs().mean() > 0.1 * to_a.abs().mean()  # a clear margin, not rounding noise
     assert torch.equal(model.infer(x, torch.tensor([0])), to_a)  # deterministic in eval mode
-    scores, logits = model.discriminate(torch.randn(2, 3, 25))  # a very short utterance still gets a patch
+    scores, logits = model.discriminator(torch.randn(2, 3, 25))  # a very short utterance still gets a patch
     assert scores.shape[0] == 2 and logits.shape == (2, 4)
     assert not any(isinstance(m, torch.nn.BatchNorm2d | torch.nn.BatchNorm1d) for m in model.modules())
     with pytest.raises(ValueError, match="n_speakers"):

@@ -30,8 +30,6 @@ from denoise_vc.vc.front_end import checkpoint_digest, front_end_settings, with_
 from denoise_vc.vc.segments import match_target_segments, pause_segments, reduce_segments
 from denoise_vc.vc.vocoders import pad_value, spectral_part
 
-FEATURE_KEYS = ("mel", "lf0", "voiced", "energy")
-
 
 def segment_settings(data_cfg) -> tuple[float, float]:
     return float(data_cfg.min_silence_s), float(data_cfg.silence_db)
@@ -189,10 +187,3 @@ def prepare(cfg, progress: bool = True) -> dict[str, Any]:
     write_json(out / "stats.json", stats)
     write_json(manifest_path, manifest)
     return manifest | {"stats": stats}
-
-
-def load_stats(prepared_dir: str | Path) -> dict[str, Any]:
-    path = Path(prepared_dir) / "stats.json"
-    if not path.exists():
-        raise ConfigError(f"{path}: not found; run `denoise-vc vc-prepare` first")
-    return json.loads(path.read_text())

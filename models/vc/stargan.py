@@ -181,9 +181,6 @@ class StarGANVC(nn.Module):
         """The generator: (B, T, dims) source-normalised frames -> the same utterance in `target`'s space."""
         return self.generator(frames, target)
 
-    def discriminate(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.discriminator(frames)
-
     @torch.no_grad()
     def infer(self, frames: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Whole utterances of any length (padded inside, cropped back) in eval mode."""
