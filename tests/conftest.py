@@ -7,7 +7,10 @@ import os
 import pytest
 import torch
 
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+# The networks here are tiny: a second intra-op thread mostly adds contention. Under pytest-xdist (pyproject's
+# addopts) each worker process takes its share of the cores instead.
+WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+torch.set_num_threads(max(1, min(2, (os.cpu_count() or 1) // WORKERS)))
 
 TINY = [
     "model.levels=4",
