@@ -134,7 +134,7 @@ def _output_file(inputs: list[str], output: str, formats: tuple[str, ...]) -> Pa
 
     An existing file there is refused, never overwritten; a known format the command cannot write is refused
     rather than turned into a folder called `out.flac`."""
-    from denoise_vc.audio import AUDIO_SUFFIXES
+    from denoise_vc.audio import AUDIO_SUFFIXES, WFDB_SUFFIX
     from denoise_vc.signal_files import SIGNAL_SUFFIXES
 
     out = Path(output)
@@ -144,8 +144,12 @@ def _output_file(inputs: list[str], output: str, formats: tuple[str, ...]) -> Pa
     if suffix not in formats:
         raise DenoiseVCError(f"-o {out}: this command writes {' or '.join(formats)} for {inputs[0]}; "
                              "name the output so, or give a folder")  # fmt: skip
-    if out.exists():
-        raise DenoiseVCError(f"-o {out}: is an existing file; not overwritten (remove it or choose another name)")
+    written = [out, out.with_suffix(".dat")] if suffix == WFDB_SUFFIX else [out]  # a WFDB record is two files
+    for path in written:
+        if path.exists():
+            raise DenoiseVCError(
+                f"-o {out}: {path} is an existing file; not overwritten (remove it or choose another name)"
+            )
     return out
 
 

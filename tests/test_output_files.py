@@ -56,6 +56,12 @@ def test_one_input_and_an_output_file_name_write_that_file_once(tmp_path, capsys
     expected = f"-o {tmp_path / 'x.flac'}: this command writes .wav for {src}; name the output so, or give a folder"
     assert err == f"denoise-vc: error: {expected}"
     assert not (tmp_path / "x.flac").exists()
+    # a WFDB record is a .hea and a .dat: an existing .dat of that name is refused as well, before any loading
+    (tmp_path / "rec.dat").write_bytes(b"keep me")
+    assert main(["denoise", str(tmp_path / "in.hea"), "-o", str(tmp_path / "rec.hea"), "--checkpoint", absent]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"{tmp_path / 'rec.dat'} is an existing file" in err, err
+    assert (tmp_path / "rec.dat").read_bytes() == b"keep me" and not (tmp_path / "rec.hea").exists()
     # several inputs: -o stays a folder, whatever its name
     other = tmp_path / "other.wav"
     sf.write(other, tone(0.5, 16000), 16000)
