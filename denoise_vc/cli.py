@@ -177,16 +177,14 @@ def _set_sampler_steps(model, steps: int | None, checkpoint: str) -> None:
 def _check_flags(args: argparse.Namespace) -> None:
     """`--window-s` and `--rate` within the ranges their config keys have (NaN, 0 or 1e9 would end deep inside,
     or 0 be ignored), before any model is read."""
-    import math
-
-    from denoise_vc.settings import RULES
+    from denoise_vc.settings import RULES, in_range
 
     for flag, value, key, unit in (
         ("--window-s", args.window_s, "inference.window_s", "seconds"),
         ("--rate", args.rate, "data.sample_rate", "Hz"),
     ):
-        low, high, _ = RULES[key]
-        if value is not None and not (math.isfinite(value) and low <= value <= high):
+        if value is not None and not in_range(value, key):
+            low, high, _ = RULES[key]
             raise DenoiseVCError(f"{flag} {value:g}: out of range ({unit} in [{low:g}, {high:g}])")
 
 

@@ -44,12 +44,18 @@ RULES: dict[str, tuple[float, float, bool]] = {
 }
 
 
+def in_range(value: float, key: str) -> bool:
+    """Whether `value` is finite and within `key`'s rule (a whole number where the rule asks for one)."""
+    low, high, whole = RULES[key]
+    return math.isfinite(value) and low <= value <= high and not (whole and value != int(value))
+
+
 def check_settings(cfg) -> None:
     """Refuse (one line, naming the key) any numeric setting outside its range, NaN or infinite."""
     for key, (low, high, whole) in RULES.items():
         value = OmegaConf.select(cfg, key, default=None)
         if value is None or isinstance(value, bool) or not isinstance(value, int | float):
             continue
-        if not math.isfinite(value) or not low <= value <= high or (whole and value != int(value)):
+        if not in_range(value, key):
             kind = "a whole number" if whole else "a number"
             raise ConfigError(f"{key}={value!r} is out of range: must be {kind} in [{low:g}, {high:g}]")
