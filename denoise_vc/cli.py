@@ -413,6 +413,16 @@ def cmd_vc_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _denoiser_checkpoint(value: str) -> Path:
+    """`--denoiser`'s checkpoint: a path, or a shipped model's name such as default."""
+    from denoise_vc.pretrained import resolve_checkpoint
+
+    try:
+        return resolve_checkpoint(value)
+    except DenoiseVCError as exc:
+        raise DenoiseVCError(f"--denoiser {value}: {str(exc).split('; pass')[0]}") from None
+
+
 def _converter(args: argparse.Namespace):
     """The Converter `convert` and `vc-evaluate` describe with their shared options."""
     from omegaconf import OmegaConf
@@ -422,7 +432,7 @@ def _converter(args: argparse.Namespace):
 
     converter = Converter(
         args.vc,
-        args.denoiser,
+        _denoiser_checkpoint(args.denoiser) if args.denoiser else None,
         device=str(pick_device(args.device)),
         index=args.index,
         index_rate=args.index_rate,
@@ -533,14 +543,10 @@ def cmd_vc_slice(args: argparse.Namespace) -> int:
     check_output_folder(out, args.inputs)
     denoise = None
     if args.denoiser:
-        from denoise_vc.pretrained import resolve_checkpoint
         from denoise_vc.solvers.base import pick_device
         from denoise_vc.vc.pipeline import Denoiser
 
-        try:
-            ckpt = resolve_checkpoint(args.denoiser)
-        except DenoiseVCError as exc:
-            raise DenoiseVCError(f"--denoiser {args.denoiser}: {str(exc).split('; pass')[0]}") from None
+        ckpt = _denoiser_checkpoint(args.denoiser)
         denoise = Denoiser.load(ckpt, pick_device(args.device))  # refuses a missing or wrong checkpoint
         stat = ckpt.stat()
         settings = SliceSettings(**given, denoiser=f"{ckpt.resolve()}:{stat.st_size}:{stat.st_mtime_ns}")
@@ -764,7 +770,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(inputs and existing files are never overwritten)",
     )
     p.add_argument("--vc", required=True, help="a VC checkpoint (best.pth of vc-train)")
-    p.add_argument("--denoiser", help="a denoiser checkpoint to clean the input first")
+    p.add_argument("--denoiser", help="clean the input first with this denoiser checkpoint or shipped model (default)")
     p.add_argument("--index", help="retrieval: a vc-index file of the target speaker built for this --vc")
     p.add_argument(
         "--index-rate", type=float, default=0.75, help="share of retrieved target frames, 0..1 (default 0.75)"
@@ -775,7 +781,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("vc-evaluate", help="MCD, F0 RMSE/correlation and V/UV error on the VC test set")
     p.add_argument("--vc", required=True, help="a VC checkpoint")
-    p.add_argument("--denoiser", help="a denoiser checkpoint to clean the input first")
+    p.add_argument("--denoiser", help="clean the input first with this denoiser checkpoint or shipped model (default)")
     p.add_argument("--index", help="retrieval: a vc-index file of the target speaker built for this --vc")
     p.add_argument(
         "--index-rate", type=float, default=0.75, help="share of retrieved target frames, 0..1 (default 0.75)"

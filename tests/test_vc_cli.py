@@ -70,6 +70,20 @@ def test_convert_with_a_denoiser_first(vc_run, tiny_overrides, tmp_path):
     assert not (tmp_path / "x").exists()
 
 
+
+def test_convert_takes_the_shipped_denoiser_by_name(vc_run, tmp_path, capsys):
+    """`--denoiser default` is the shipped model, as for vc-slice and data.front_end.denoiser (the note that
+    `convert` prints for a noise-robust model suggests exactly that value)."""
+    _speech(tmp_path / "noisy.wav", 4)
+    args = ["convert", str(tmp_path / "noisy.wav"), "--vc", str(vc_run / "run/best.pth")]
+    assert main([*args, "-o", str(tmp_path / "out"), "--denoiser", "default"]) == 0
+    wave, rate = sf.read(tmp_path / "out" / "noisy.wav")
+    assert rate == 16000 and np.isfinite(wave).all() and len(wave) > 0.3 * rate
+    capsys.readouterr()
+    assert main([*args, "-o", str(tmp_path / "x"), "--denoiser", "nosuch"]) == 1
+    assert "--denoiser nosuch: no shipped model named 'nosuch'" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
 def test_a_folder_with_bad_files_converts_the_good_ones(vc_run, tmp_path, capsys):
     folder = tmp_path / "mixed"
     folder.mkdir()
