@@ -126,3 +126,19 @@ def test_retrieval_index_blends_in_the_target_speakers_frames(world_run, tmp_pat
     index_path.with_suffix(".index.json").write_text(json.dumps(meta | {"stats": "another model"}))
     assert main(["convert", str(source), "-o", str(tmp_path / "y"), "--vc", vc, "--index", str(index_path)]) == 1
     assert "built with another VC model" in capsys.readouterr().err
+
+
+def test_world_analysis_prints_no_dependency_warning():
+    """pyworld's import warns that pkg_resources is deprecated; every `convert` used to print it to the user."""
+    import subprocess
+    import sys
+
+    code = (
+        "import warnings; warnings.simplefilter('error');"
+        "import numpy as np; from denoise_vc.vc.metrics import score_conversion;"
+        "t = np.arange(16000) / 16000; x = 0.3 * np.sin(2 * np.pi * 150 * t) * (1 + 0.5 * np.sin(9 * t));"
+        "scores = score_conversion(x, x, 16000); print(scores['mcd'] < 0.1, scores['f0_rmse_cents'] < 1)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-500:]
+    assert done.stdout.split() == ["True", "True"] and done.stderr == ""

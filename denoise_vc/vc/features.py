@@ -12,10 +12,23 @@ log frame RMS. Every array has exactly one row per mel frame.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
 from denoise_vc.audio import resample
+
+
+@lru_cache(maxsize=1)
+def load_pyworld():
+    """pyworld without the pkg_resources deprecation warning its own import prints on every command."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
+        import pyworld
+    return pyworld
+
 
 LOG_FLOOR = 1e-5
 
@@ -94,8 +107,7 @@ def log_energy(wave: np.ndarray, fs: FeatureSettings) -> np.ndarray:
 
 def world_f0(wave: np.ndarray, fs: FeatureSettings, frames: int) -> np.ndarray:
     """(frames,) F0 in Hz from WORLD dio + stonemask (0 = unvoiced), cut or padded to the mel frame count."""
-    import pyworld
-
+    pyworld = load_pyworld()
     x = np.asarray(wave, dtype=np.float64)
     period_ms = 1000.0 * fs.hop_s
     f0, times = pyworld.dio(x, fs.sample_rate, f0_floor=fs.f0_floor, f0_ceil=fs.f0_ceil, frame_period=period_ms)

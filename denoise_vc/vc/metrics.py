@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from denoise_vc.vc.features import load_pyworld
+
 MCEP_DIMS = 25
 FRAME_PERIOD_MS = 5.0
 MCD_CONSTANT = 10.0 / np.log(10.0) * np.sqrt(2.0)
@@ -40,8 +42,7 @@ class WorldFeatures:
 
 def world_features(wave: np.ndarray, sample_rate: int, f0_floor: float = 60.0, f0_ceil: float = 500.0):
     """WORLD-coded and SPTK mel-cepstra (c0 dropped) and F0 of a waveform, at 5 ms frames."""
-    import pyworld
-
+    pyworld = load_pyworld()
     from denoise_vc.vc.world import mcep_alpha, spectrum_to_mcep
 
     x = np.asarray(wave, dtype=np.float64).reshape(-1)

@@ -49,6 +49,7 @@ import numpy as np
 from denoise_vc.audio import load_audio, resample, write_audio_atomic
 from denoise_vc.errors import AudioFileError, ConfigError
 from denoise_vc.paths import write_atomically
+from denoise_vc.vc.features import load_pyworld
 
 FORMAT_VERSION = 1  # bump when the algorithm changes what a chunk holds: every input is then redone
 F0_RATE = 16000
@@ -192,8 +193,7 @@ def normalise_loudness(chunk: np.ndarray) -> np.ndarray:
 def extract_f0(wave16k: np.ndarray, method: str = "harvest") -> np.ndarray:
     """(frames,) F0 in Hz (float32, 0 = unvoiced) of 16 kHz audio at 10 ms frames, WORLD harvest or dio refined
     by stonemask (as RVC does)."""
-    import pyworld
-
+    pyworld = load_pyworld()
     x = np.asarray(wave16k, dtype=np.float64)
     estimate = {"harvest": pyworld.harvest, "dio": pyworld.dio}[method]
     f0, times = estimate(x, F0_RATE, f0_floor=F0_MIN_HZ, f0_ceil=F0_MAX_HZ, frame_period=F0_PERIOD_MS)

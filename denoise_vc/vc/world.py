@@ -16,7 +16,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from denoise_vc.vc.features import FeatureSettings, interpolate_log_f0
+from denoise_vc.vc.features import FeatureSettings, interpolate_log_f0, load_pyworld
 
 MIN_F0_HZ = 20.0  # a predicted voiced frame never asks WORLD for a lower F0
 
@@ -58,8 +58,7 @@ def mcep_to_spectrum(mcep: np.ndarray, alpha: float, fft_size: int) -> np.ndarra
 
 
 def fft_size(sample_rate: int, f0_floor: float) -> int:
-    import pyworld
-
+    pyworld = load_pyworld()
     return int(pyworld.get_cheaptrick_fft_size(sample_rate, f0_floor))
 
 
@@ -94,16 +93,14 @@ class WorldLayout:
 
     @staticmethod
     def for_settings(fs: FeatureSettings, order: int) -> WorldLayout:
-        import pyworld
-
+        pyworld = load_pyworld()
         bap_dims = int(pyworld.get_num_aperiodicities(fs.sample_rate))
         return WorldLayout(order, bap_dims, mcep_alpha(fs.sample_rate), fft_size(fs.sample_rate, fs.f0_floor))
 
 
 def analyse(wave: np.ndarray, fs: FeatureSettings, layout: WorldLayout, frames: int) -> np.ndarray:
     """(frames, layout.dims) WORLD frame vectors of a cleaned waveform, cut or edge-padded to `frames`."""
-    import pyworld
-
+    pyworld = load_pyworld()
     x = np.asarray(wave, dtype=np.float64).reshape(-1)
     period_ms = 1000.0 * fs.hop_s
     f0, times = pyworld.dio(x, fs.sample_rate, f0_floor=fs.f0_floor, f0_ceil=fs.f0_ceil, frame_period=period_ms)
@@ -141,8 +138,7 @@ class World:
         self.layout = layout
 
     def __call__(self, vectors: np.ndarray) -> np.ndarray:
-        import pyworld
-
+        pyworld = load_pyworld()
         lay = self.layout
         v = np.nan_to_num(np.asarray(vectors, dtype=np.float64))
         sp = mcep_to_spectrum(v[:, lay.mcep], lay.alpha, lay.fft_size)
