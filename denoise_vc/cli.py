@@ -94,6 +94,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from denoise_vc.export import export_bundle, verify_bundle
     from denoise_vc.paths import not_an_input
+    from denoise_vc.pretrained import resolve_checkpoint
 
     if args.verify:
         result = verify_bundle(args.verify)
@@ -104,7 +105,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         return 0
     if not (args.checkpoint and args.output):
         raise DenoiseVCError("export needs --checkpoint CKPT -o BUNDLE.zip (or --verify BUNDLE.zip)")
-    print(f"wrote {export_bundle(args.checkpoint, not_an_input(args.output, args.checkpoint))}")
+    checkpoint = resolve_checkpoint(args.checkpoint)  # a path, or a shipped model's name
+    print(f"wrote {export_bundle(checkpoint, not_an_input(args.output, checkpoint))}")
     return 0
 
 
@@ -745,7 +747,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("export", help="hand-off bundle: checkpoint, config, TorchScript, standalone script")
-    p.add_argument("--checkpoint", help="a denoiser checkpoint (best.pth)")
+    p.add_argument("--checkpoint", help="a denoiser checkpoint (best.pth) or a shipped model's name (default)")
     p.add_argument("-o", "--output", help="bundle zip to write")
     p.add_argument("--verify", metavar="BUNDLE", help="unpack a bundle and check its standalone script")
     p.set_defaults(func=cmd_export)

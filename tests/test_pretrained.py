@@ -43,3 +43,13 @@ def test_denoise_without_a_checkpoint_improves_a_real_recording(tmp_path):
     assert pesq_score(denoised, clean, rate) > pesq_score(noisy, clean, rate) + 0.2
     assert stoi_score(denoised, clean, rate) > stoi_score(noisy, clean, rate) + 0.01
     assert si_sdr(denoised, clean) > si_sdr(noisy, clean) + 3.0
+
+
+def test_the_shipped_model_exports_by_name_for_a_client(tmp_path, capsys):
+    """A client bundle of the model that works with no training: `export --checkpoint default`."""
+    bundle = tmp_path / "default.zip"
+    assert main(["export", "--checkpoint", "default", "-o", str(bundle)]) == 0
+    assert main(["export", "--verify", str(bundle)]) == 0
+    assert "OK, standalone output matches the package" in capsys.readouterr().out
+    assert main(["export", "--checkpoint", "nope", "-o", str(tmp_path / "x.zip")]) == 1
+    assert "no shipped model named 'nope'" in capsys.readouterr().err and not (tmp_path / "x.zip").exists()
