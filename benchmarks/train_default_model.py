@@ -100,7 +100,8 @@ def main() -> None:
         "training_data": "LibriSpeech train-clean-100 (137 speakers) + VCTK p225-p227 (CC BY 4.0); noise_open "
         "first 80 % of each file (CC0 / CC BY); rir (CC BY 4.0 / CC0) + 16 simulated rooms; SNR -5..20 dB",
         "licence": "weights trained only on CC BY 4.0 / CC0 / public-domain data; attribution: LibriSpeech, VCTK, "
-        "OpenAIR, Speech Commands, freesound authors (../shared/data provenance)",
+        "OpenAIR, Speech Commands, freesound authors (authors and licence of each recording: the PROVENANCE.md "
+        "files of the data folders the recipe reads)",
         "training": f"{ckpt['meta'].get('epoch')} epochs, {cpu_minutes:.1f} CPU-minutes on {args.threads} threads"
         + (f", from {ckpt['config']['solver']['init_from']}" if ckpt["config"]["solver"].get("init_from") else ""),
         "recipe": "python benchmarks/train_default_model.py " + " ".join(sys.argv[1:]),

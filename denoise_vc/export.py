@@ -27,6 +27,7 @@ from denoise_vc.config import apply_overrides, save_yaml
 from denoise_vc.errors import CheckpointError, DenoiseVCError
 from denoise_vc.inference import WindowPlan, enhance_array
 from denoise_vc.paths import honour_umask
+from denoise_vc.pretrained import card_of
 
 STANDALONE = Path(__file__).resolve().parent / "bundle" / "denoise.py"
 STANDALONE_PACKAGES = ("torch", "numpy", "soundfile")
@@ -49,7 +50,29 @@ def pinned_requirements() -> str:
     return "\n".join(lines) + "\n"
 
 
-def client_readme(name: str, settings: dict, metrics: dict) -> str:
+def card_section(card: dict) -> str:
+    """What a shipped model's card says (training data, licence and attribution, scores on real recordings):
+    the client needs the attribution its CC BY training data asks for, and the figures on real input."""
+    lines = [
+        "## About this model (its card in denoise-vc)",
+        "",
+        card["description"],
+        "",
+        f"- Training data: {card['training_data']}",
+        f"- Licence: {card['licence']}",
+        f"- Latency: {card['latency']}",
+    ]
+    if card.get("metrics"):
+        lines += ["", "Real speech and noise it never trained on (unseen speakers, held-out noise stretches):", ""]
+        lines += ["| input SNR | PESQ denoised / noisy | STOI | SI-SDR dB |", "|---|---|---|---|"]
+        digits = {"pesq": 3, "stoi": 3, "si_sdr": 1}
+        for level, m in card["metrics"].items():
+            cells = [f"{m[k]:.{d}f} / {m[k + '_noisy']:.{d}f}" for k, d in digits.items()]
+            lines.append(f"| {level} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def client_readme(name: str, settings: dict, metrics: dict, card: dict | None = None) -> str:
     rate = settings["sample_rate"]
     shown = "\n".join(f"| {k} | {v:.3f} |" for k, v in metrics.items() if isinstance(v, int | float))
     return f"""# Denoiser `{name}` (denoise-vc export)
@@ -86,7 +109,7 @@ denoise-vc; load it with `torch.load("model.pth", weights_only=True)`.
 
 Windows: {settings["window"]} samples with {settings["context"]} samples of discarded context per side
 and a {settings["crossfade"]}-sample cross-fade.
-"""
+""" + ("\n" + card_section(card) if card else "")
 
 
 def _sha256(path: Path) -> str:
@@ -109,7 +132,8 @@ def to_torchscript(model: torch.nn.Module, source: Path) -> torch.jit.ScriptModu
 
 
 def export_bundle(checkpoint: str | Path, out_zip: str | Path) -> Path:
-    """Write the bundle for a denoiser checkpoint; refuses other kinds and tampered checkpoints."""
+    """Write the bundle for a denoiser checkpoint; refuses other kinds and tampered checkpoints. A shipped
+    model's bundle README also carries its card."""
     checkpoint, out_zip = Path(checkpoint), Path(out_zip)
     model, ckpt = load_model(checkpoint, kind="denoiser")
     cfg = apply_overrides(ckpt["config"], [])
@@ -132,7 +156,8 @@ def export_bundle(checkpoint: str | Path, out_zip: str | Path) -> Path:
         save_yaml(cfg, folder / "config.yaml")
         (folder / "settings.json").write_text(json.dumps(settings, indent=2))
         (folder / "requirements.txt").write_text(pinned_requirements())
-        (folder / "README.md").write_text(client_readme(ckpt["model"]["name"], settings, ckpt["meta"]["metrics"]))
+        readme = client_readme(ckpt["model"]["name"], settings, ckpt["meta"]["metrics"], card_of(checkpoint))
+        (folder / "README.md").write_text(readme)
         (folder / "denoise.py").write_text(STANDALONE.read_text())
         files = sorted(p.name for p in folder.iterdir())
         (folder / "MANIFEST.json").write_text(json.dumps({name: _sha256(folder / name) for name in files}, indent=2))

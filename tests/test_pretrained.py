@@ -2,6 +2,7 @@
 recording it never heard (LibriSpeech dev-clean speech + a real tap-noise stretch at 5 dB)."""
 
 import json
+import zipfile
 
 import numpy as np
 import pytest
@@ -51,5 +52,11 @@ def test_the_shipped_model_exports_by_name_for_a_client(tmp_path, capsys):
     assert main(["export", "--checkpoint", "default", "-o", str(bundle)]) == 0
     assert main(["export", "--verify", str(bundle)]) == 0
     assert "OK, standalone output matches the package" in capsys.readouterr().out
+    with zipfile.ZipFile(bundle) as archive:  # the client gets the card: attribution and real-input scores
+        readme = archive.read("README.md").decode()
+    card = shipped_models()["default"]
+    assert card["licence"] in readme and card["training_data"] in readme
+    five = card["metrics"]["5 dB"]
+    assert f"| 5 dB | {five['pesq']:.3f} / {five['pesq_noisy']:.3f} |" in readme
     assert main(["export", "--checkpoint", "nope", "-o", str(tmp_path / "x.zip")]) == 1
     assert "no shipped model named 'nope'" in capsys.readouterr().err and not (tmp_path / "x.zip").exists()

@@ -70,7 +70,6 @@ def test_convert_with_a_denoiser_first(vc_run, tiny_overrides, tmp_path):
     assert not (tmp_path / "x").exists()
 
 
-
 def test_convert_takes_the_shipped_denoiser_by_name(vc_run, tmp_path, capsys):
     """`--denoiser default` is the shipped model, as for vc-slice and data.front_end.denoiser (the note that
     `convert` prints for a noise-robust model suggests exactly that value)."""
@@ -83,6 +82,7 @@ def test_convert_takes_the_shipped_denoiser_by_name(vc_run, tmp_path, capsys):
     assert main([*args, "-o", str(tmp_path / "x"), "--denoiser", "nosuch"]) == 1
     assert "--denoiser nosuch: no shipped model named 'nosuch'" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
 
 def test_a_folder_with_bad_files_converts_the_good_ones(vc_run, tmp_path, capsys):
     folder = tmp_path / "mixed"

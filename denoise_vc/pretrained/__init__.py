@@ -23,6 +23,12 @@ def shipped_models() -> dict[str, dict]:
     return cards
 
 
+def card_of(checkpoint: str | Path) -> dict | None:
+    """The card of a shipped model's checkpoint file; None for any other checkpoint."""
+    target = Path(checkpoint).resolve()
+    return next((card for card in shipped_models().values() if Path(card["checkpoint"]) == target), None)
+
+
 def resolve_checkpoint(value: str | Path | None) -> Path:
     """A checkpoint path from a `--checkpoint` value: None or 'default' is the shipped default model,
     another shipped model's name is that model, anything else is a path."""
