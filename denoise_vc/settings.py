@@ -22,6 +22,7 @@ RULES: dict[str, tuple[float, float, bool]] = {
     "solver.weight_decay": (0, 10.0, False),
     "solver.plot_every": (0, HUGE, True),
     "solver.ema_decay": (0, 1.0, False),
+    "solver.valid_denoised_weight": (0, 1.0, False),
     "data.sample_rate": (1, 1_000_000, True),
     "data.segment_length": (1, 10_000_000, True),  # 10 M samples: 10 min at 16 kHz per item
     "data.test_segment_length": (1, 10_000_000, True),

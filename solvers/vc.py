@@ -26,6 +26,7 @@ from denoise_vc.solvers.base import Solver
 from denoise_vc.tracking import ExperimentLogger, build_logger
 from denoise_vc.vc.dataset import BucketSampler, PairSet, collate, denormalise_frames
 from denoise_vc.vc.features import FeatureSettings
+from denoise_vc.vc.front_end import is_denoised_copy
 from denoise_vc.vc.prepare import prepare
 from denoise_vc.vc.vocoders import frame_dims, free_running_distance
 
@@ -100,8 +101,10 @@ class VCSolver(Solver):
         )
         return mel[0, : int(length[0])].float().cpu().numpy()
 
-    def free_running(self) -> float:
-        """Median DTW distance of converted validation utterances from their targets, in the vocoder's units."""
+    def free_running(self) -> dict[str, float]:
+        """Median DTW distance of converted validation utterances from their targets, in the vocoder's units.
+        Behind a front-end (`data.front_end`) also each form's median (`<metric>_clean`, `<metric>_denoised`),
+        and the selection metric weighs them by `solver.valid_denoised_weight` when it is set."""
         fs, target_stats = FeatureSettings.from_config(self.cfg.data), self.stats["target"]
         distances = []
         for index in range(len(self.valid_set)):
@@ -109,7 +112,16 @@ class VCSolver(Solver):
             converted = denormalise_frames(self._infer(item), target_stats)
             target = denormalise_frames(item["tgt_mel"][0].numpy(), target_stats)
             distances.append(free_running_distance(converted, target, fs))
-        return float(np.median(distances))
+        distances = np.asarray(distances)
+        metrics = {self.metric: float(np.median(distances))}
+        denoised = np.array([is_denoised_copy(name) for name in self.valid_set.names])
+        if denoised.any() and not denoised.all():
+            clean, noisy = float(np.median(distances[~denoised])), float(np.median(distances[denoised]))
+            metrics |= {f"{self.metric}_clean": clean, f"{self.metric}_denoised": noisy}
+            weight = self.scfg.get("valid_denoised_weight")
+            if weight is not None:
+                metrics[self.metric] = (1.0 - float(weight)) * clean + float(weight) * noisy
+        return metrics
 
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
@@ -127,7 +139,7 @@ class VCSolver(Solver):
             l1_sum, l1_count = l1_sum + total, l1_count + count
         metrics = {"loss": sum(losses) / max(1, len(self.valid_set)), "mel_l1": l1_sum / max(1.0, l1_count)}
         if self.metric in ("mcd", "mel_dtw"):
-            metrics[self.metric] = self.free_running()
+            metrics |= self.free_running()
         self.model.train()
         return metrics
 

@@ -136,3 +136,27 @@ def test_vc_train_behind_a_front_end_converts_denoised_input(tmp_path, front, ca
         main(["convert", str(source), "-o", str(tmp_path / "out"), "--vc", str(tmp_path / "vc_run" / "best.pth")]) == 0
     )
     assert f"trained behind the denoiser {checkpoint}; for noisy input pass --denoiser" in capsys.readouterr().err
+
+
+def test_validation_scores_clean_and_denoised_sources_apart_and_weighs_them(tmp_path, front):
+    """Behind a front-end the history shows each form's free-running distance; `solver.valid_denoised_weight`
+    moves the selection metric between them (0: the clean median alone, 1: the denoised median alone)."""
+    import json
+
+    root, checkpoint = front
+    settings = [f"data.front_end.denoiser={checkpoint}", f"data.front_end.noise={root / 'noise'}"]
+    settings += ["data.front_end.copies=1", "data.builtin.utterances.valid=3", "solver.valid_metric=mel_dtw"]
+    rows = {}
+    for weight in ("null", "0", "1"):
+        run = tmp_path / f"w{weight}"
+        overrides = vc_overrides(tmp_path, *settings, "solver.epochs=1", f"solver.valid_denoised_weight={weight}")
+        assert main(["vc-train", *overrides, f"run_dir={run}"]) == 0
+        rows[weight] = json.loads((run / "history.json").read_text())[0]
+    pooled = rows["null"]
+    clean, denoised = pooled["valid_mel_dtw_clean"], pooled["valid_mel_dtw_denoised"]
+    assert clean != denoised and min(clean, denoised) <= pooled["valid_mel_dtw"] <= max(clean, denoised)
+    for weight, form in (("0", "clean"), ("1", "denoised")):  # same seed, same weights: only the metric differs
+        assert rows[weight][f"valid_mel_dtw_{form}"] == pytest.approx(pooled[f"valid_mel_dtw_{form}"], rel=1e-5)
+        assert rows[weight]["valid_mel_dtw"] == pytest.approx(rows[weight][f"valid_mel_dtw_{form}"], rel=1e-9)
+    bad = vc_overrides(tmp_path, *settings, "solver.valid_denoised_weight=1.5", f"run_dir={tmp_path / 'bad'}")
+    assert main(["vc-train", *bad]) == 1

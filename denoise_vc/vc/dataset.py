@@ -37,6 +37,7 @@ class PairSet(Dataset):
 
     def __init__(self, prepared_dir: str | Path, names: Sequence[str], stats: dict[str, Any], r: int) -> None:
         self.items: list[dict[str, torch.Tensor]] = []
+        self.names = list(names)
         for name in names:
             path = Path(prepared_dir) / "features" / f"{name}.npz"
             if not path.exists():

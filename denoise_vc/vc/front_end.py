@@ -4,12 +4,14 @@ A VC model trained on clean sources meets the denoiser's residue (leftover noise
 top band) for the first time at conversion and loses 1-2 dB of MCD to it (NOTE.md, sessions 9-10). With
 `data.front_end.denoiser` set, every train and valid source is also mixed with a real noise recording at a
 random SNR and cleaned by that denoiser, `copies` times, paired with the same clean target; test pairs stay as
-they are. Validation then scores clean and denoised sources alike, so the best checkpoint suits both.
+they are. Validation scores clean and denoised sources (each form's median is logged; the best checkpoint
+follows their pooled median, or `solver.valid_denoised_weight` x denoised + the rest x clean).
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
@@ -66,6 +68,14 @@ def noisy_copy(wave: np.ndarray, noises: list[np.ndarray], snr_range: tuple[floa
     rng = np.random.default_rng(seed)
     noise = random_crop(noises[int(rng.integers(len(noises)))], len(wave), rng)
     return mix(wave, noise, snr_db=float(rng.uniform(*snr_range)))
+
+
+DENOISED_COPY = re.compile(r"\.den\d+$")
+
+
+def is_denoised_copy(name: str) -> bool:
+    """Whether a pair name is one of `with_front_end`'s noisy-then-denoised copies (NAME.den0, ...)."""
+    return DENOISED_COPY.search(name) is not None
 
 
 def with_front_end(pairs: list[Pair], data_cfg, seed: int, device: str) -> list[Pair]:
