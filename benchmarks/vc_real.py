@@ -21,7 +21,8 @@ stretches only; clean targets), and converts every input again as "wgmm-robust":
 front-end's residue instead of meeting it first at test time.
 Scores against the clean target recording: MCD (SPTK mel-cepstrum c1-c24, alpha by rate, and the WORLD-coded one),
 F0 RMSE (cents), F0 correlation, V/UV error (medians, `denoise_vc.vc.metrics`), and the conversion real-time
-factor on the clean sources.
+factor on the clean sources. The "input: ..." rows score what each condition hands the VC model against the
+clean source recording (no conversion): how much of the source each front-end restores, in the VC's features.
 
     python benchmarks/vc_real.py --pairs SF1:TF1 SM1:TM1 builtin espeak --epochs 80 --minutes 25
     python benchmarks/vc_real.py --pairs SF1:TF1 --reuse-runs            # score existing runs again
@@ -215,6 +216,10 @@ def run_pair(spec: str, args: argparse.Namespace) -> dict:
         "source (no conversion)": scores([clean_wave(w, r, converter.fs) for w, r in sources], targets),
         "target through WORLD": scores([converter.vocoder(acoustic_frames(t, converter.fs)) for t in targets], targets),
     }
+    clean_sources = [clean_wave(w, r, converter.fs) for w, r in sources]
+    for condition, waves in inputs.items():  # what each front-end hands the VC model, against the clean source
+        if condition != "clean":
+            rows[f"input: {condition}"] = scores([clean_wave(w, r, converter.fs) for w, r in waves], clean_sources)
     systems = {"wgmm": converter.convert} | ({"gmm": gmm.convert} if gmm else {})
     if args.robust_vc:
         robust = Converter(robust_vc(data, front, out, args))
