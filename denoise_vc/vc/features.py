@@ -18,6 +18,8 @@ import numpy as np
 
 from denoise_vc.audio import resample
 
+LOG_FLOOR = 1e-5
+
 
 @lru_cache(maxsize=1)
 def load_pyworld():
@@ -28,9 +30,6 @@ def load_pyworld():
         warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
         import pyworld
     return pyworld
-
-
-LOG_FLOOR = 1e-5
 
 
 @dataclass(frozen=True)
