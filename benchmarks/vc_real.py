@@ -24,7 +24,7 @@ F0 RMSE (cents), F0 correlation, V/UV error (medians, `denoise_vc.vc.metrics`), 
 factor on the clean sources. The "input: ..." rows score what each condition hands the VC model against the
 clean source recording (no conversion): how much of the source each front-end restores, in the VC's features.
 
-    python benchmarks/vc_real.py --pairs SF1:TF1 SM1:TM1 builtin espeak --epochs 80 --minutes 25
+    python benchmarks/vc_real.py --pairs SF1:TF1 SM1:TM1 builtin espeak --epochs 80 --minutes 25 --test-utterances 32
     python benchmarks/vc_real.py --pairs SF1:TF1 --reuse-runs            # score existing runs again
 """
 
