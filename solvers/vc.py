@@ -180,6 +180,11 @@ def build_vc_solver(cfg: DictConfig) -> Solver:
     if str(cfg.solver.valid_metric) not in VCSolver.higher_is_better:
         choices = ", ".join(VCSolver.higher_is_better)
         raise ConfigError(f"solver.valid_metric must be one of {choices}, got {cfg.solver.valid_metric!r}")
+    weighs = cfg.solver.get("valid_denoised_weight") is not None
+    if weighs and not (cfg.data.get("front_end") and cfg.data.front_end.get("denoiser")):
+        raise ConfigError("solver.valid_denoised_weight needs data.front_end.denoiser (no denoised sources to weigh)")
+    if weighs and str(cfg.solver.valid_metric) not in ("mcd", "mel_dtw"):
+        raise ConfigError("solver.valid_denoised_weight needs a free-running solver.valid_metric (mcd or mel_dtw)")
     args["n_mels"] = frame_dims(FeatureSettings.from_config(cfg.data))  # the vocoder's frame size
     with torch.random.fork_rng():
         torch.manual_seed(int(cfg.seed))

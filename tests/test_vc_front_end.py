@@ -160,3 +160,20 @@ def test_validation_scores_clean_and_denoised_sources_apart_and_weighs_them(tmp_
         assert rows[weight]["valid_mel_dtw"] == pytest.approx(rows[weight][f"valid_mel_dtw_{form}"], rel=1e-9)
     bad = vc_overrides(tmp_path, *settings, "solver.valid_denoised_weight=1.5", f"run_dir={tmp_path / 'bad'}")
     assert main(["vc-train", *bad]) == 1
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ([], "needs data.front_end.denoiser"),  # nothing to weigh: the setting would do nothing
+        (["FRONT", "solver.valid_metric=mel_l1"], "needs a free-running solver.valid_metric"),
+    ],
+)
+def test_a_denoised_weight_that_would_do_nothing_is_refused(tmp_path, front, capsys, extra, message):
+    root, checkpoint = front
+    if extra[:1] == ["FRONT"]:
+        extra = [f"data.front_end.denoiser={checkpoint}", f"data.front_end.noise={root / 'noise'}", *extra[1:]]
+    overrides = vc_overrides(tmp_path, *extra, "solver.valid_denoised_weight=0.5")
+    assert main(["vc-train", *overrides]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err and not (tmp_path / "vc_run").exists()
