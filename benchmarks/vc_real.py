@@ -216,11 +216,11 @@ def run_pair(spec: str, args: argparse.Namespace) -> dict:
         front = adapt_denoiser(train, out, args)
         adapted = Denoiser.load(front, converter.device)
         inputs["adapted denoiser"] = [adapted(x, RATE) for x in noisy_sources]
+    clean_sources = [clean_wave(w, r, converter.fs) for w, r in sources]
     rows = {
-        "source (no conversion)": scores([clean_wave(w, r, converter.fs) for w, r in sources], targets),
+        "source (no conversion)": scores(clean_sources, targets),
         "target through WORLD": scores([converter.vocoder(acoustic_frames(t, converter.fs)) for t in targets], targets),
     }
-    clean_sources = [clean_wave(w, r, converter.fs) for w, r in sources]
     for condition, waves in inputs.items():  # what each front-end hands the VC model, against the clean source
         if condition != "clean":
             rows[f"input: {condition}"] = scores([clean_wave(w, r, converter.fs) for w, r in waves], clean_sources)

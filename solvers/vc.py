@@ -26,7 +26,7 @@ from denoise_vc.solvers.base import Solver
 from denoise_vc.tracking import ExperimentLogger, build_logger
 from denoise_vc.vc.dataset import BucketSampler, PairSet, collate, denormalise_frames
 from denoise_vc.vc.features import FeatureSettings
-from denoise_vc.vc.front_end import is_denoised_copy
+from denoise_vc.vc.front_end import front_end_settings, is_denoised_copy
 from denoise_vc.vc.prepare import prepare
 from denoise_vc.vc.vocoders import frame_dims, free_running_distance
 
@@ -50,6 +50,7 @@ class VCSolver(Solver):
     kind = "vc"
     uses_ema = True
     higher_is_better = {"loss": False, "mel_l1": False, "mcd": False, "mel_dtw": False}
+    free_running_metrics = ("mcd", "mel_dtw")  # scored on converted (not teacher-forced) validation sources
 
     def __init__(
         self,
@@ -138,7 +139,7 @@ class VCSolver(Solver):
             total, count = mel_l1(out)
             l1_sum, l1_count = l1_sum + total, l1_count + count
         metrics = {"loss": sum(losses) / max(1, len(self.valid_set)), "mel_l1": l1_sum / max(1.0, l1_count)}
-        if self.metric in ("mcd", "mel_dtw"):
+        if self.metric in self.free_running_metrics:
             metrics |= self.free_running()
         self.model.train()
         return metrics
@@ -181,9 +182,9 @@ def build_vc_solver(cfg: DictConfig) -> Solver:
         choices = ", ".join(VCSolver.higher_is_better)
         raise ConfigError(f"solver.valid_metric must be one of {choices}, got {cfg.solver.valid_metric!r}")
     weighs = cfg.solver.get("valid_denoised_weight") is not None
-    if weighs and not (cfg.data.get("front_end") and cfg.data.front_end.get("denoiser")):
+    if weighs and front_end_settings(cfg.data) is None:
         raise ConfigError("solver.valid_denoised_weight needs data.front_end.denoiser (no denoised sources to weigh)")
-    if weighs and str(cfg.solver.valid_metric) not in ("mcd", "mel_dtw"):
+    if weighs and str(cfg.solver.valid_metric) not in VCSolver.free_running_metrics:
         raise ConfigError("solver.valid_denoised_weight needs a free-running solver.valid_metric (mcd or mel_dtw)")
     args["n_mels"] = frame_dims(FeatureSettings.from_config(cfg.data))  # the vocoder's frame size
     with torch.random.fork_rng():
