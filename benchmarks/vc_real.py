@@ -18,7 +18,9 @@ finetuned for M minutes on the corpus's own training sources: `train preset=real
 With --robust-vc M the wGMM is then finetuned M minutes with `data.front_end` on that front-end: its training
 sources both clean and noisy-then-denoised (--robust-copies copies at --robust-snr dB; noise from the training
 stretches only; clean targets), and converts every input again as "wgmm-robust": the VC model learns the
-front-end's residue instead of meeting it first at test time.
+front-end's residue instead of meeting it first at test time. --robust-override passes a vc-train override to
+that finetune only (e.g. `solver.lr=1e-4`, `solver.valid_denoised_weight=0.25`: NOTE.md's LSKGW recipe in one
+command; a clean-stage run refuses the weight).
 Scores against the clean target recording: MCD (SPTK mel-cepstrum c1-c24, alpha by rate, and the WORLD-coded one),
 F0 RMSE (cents), F0 correlation, V/UV error (medians, `denoise_vc.vc.metrics`), and the conversion real-time
 factor on the clean sources. The "input: ..." rows score what each condition hands the VC model against the
@@ -151,7 +153,7 @@ def robust_vc(data: list[str], front: Path, out: Path, args: argparse.Namespace)
         f"data.prepared_dir={out / 'robust_prepared'}", f"run_dir={run}",
         f"solver.init_from={out / 'run' / 'best.pth'}", "solver.lr=3e-4", "solver.warmup_steps=50",
         f"solver.epochs={args.epochs}", f"solver.max_minutes={args.robust_vc}", "solver.progress=false",
-        f"seed={args.seed}", *args.override,
+        f"seed={args.seed}", *args.override, *args.robust_override,
     ]  # fmt: skip
     with open(out / "robust_vc.log", "w") as log:
         subprocess.run(command, check=True, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
@@ -274,6 +276,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--robust-vc", type=float, default=0.0, help="minutes: also finetune wGMM on clean + denoised sources"
+    )
+    parser.add_argument(
+        "--robust-override", action="append", default=[], help="vc-train override of the robust finetune only"
     )
     parser.add_argument("--robust-copies", type=int, default=3, help="noisy-then-denoised copies per source")
     parser.add_argument("--robust-snr", type=float, nargs=2, default=[0.0, 15.0], help="SNR range (dB) of the copies")
