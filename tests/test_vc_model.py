@@ -14,7 +14,7 @@ from denoise_vc.checkpoint import load_model, save_checkpoint
 from denoise_vc.models import build_model
 from denoise_vc.models.vc import GriffinLim, VCLoss, expand_frames, length_regulate, reduce_frames
 from denoise_vc.models.vc.frames import repair_segments, segment_broadcast, segment_mean
-from denoise_vc.models.vc.mdn import MixtureDensityHead, mdn_nll, mdn_sample
+from denoise_vc.models.vc.mdn import MixtureDensityHead, mdn_draw, mdn_nll
 from denoise_vc.models.vc.model import SKIP_GATE_OPEN
 from denoise_vc.vc.features import FeatureSettings
 from denoise_vc.vc.features import log_mel as log_mel_of
@@ -222,17 +222,30 @@ def test_mdn_nll_is_float32_and_finite_under_bf16_autocast_and_extreme_values():
     assert torch.allclose(log_pi.exp().sum(-1), torch.ones(3))
 
 
-def test_mdn_sample_modes():
+def test_mdn_draws():
     log_pi = torch.log(torch.tensor([[0.1, 0.9]]))
     mu = torch.tensor([[[-3.0, -3.0], [2.0, 4.0]]])
     sigma = torch.full((1, 2, 2), 0.5)
-    assert torch.equal(mdn_sample(log_pi, mu, sigma, sample=False), torch.tensor([[2.0, 4.0]]))
+    assert torch.allclose(mdn_draw(log_pi, mu, sigma, "mean"), torch.tensor([[1.5, 3.3]]))  # 0.1 mu_0 + 0.9 mu_1
+    assert torch.equal(mdn_draw(log_pi, mu, sigma, "mode"), torch.tensor([[2.0, 4.0]]))
     torch.manual_seed(0)
-    many = torch.stack([mdn_sample(log_pi, mu, sigma, temperature=1.0, sample=True) for _ in range(2000)])
+    many = torch.stack([mdn_draw(log_pi, mu, sigma, "sample", temperature=1.0) for _ in range(2000)])
     share_low = (many[:, 0, 0] < -0.5).float().mean().item()
     assert 0.07 < share_low < 0.13  # component weights respected
-    cold = torch.stack([mdn_sample(log_pi, mu, sigma, temperature=0.05, sample=True) for _ in range(200)])
+    cold = torch.stack([mdn_draw(log_pi, mu, sigma, "sample", temperature=0.05) for _ in range(200)])
     assert (cold[:, 0] - torch.tensor([2.0, 4.0])).abs().max() < 0.2  # low temperature -> the mode
+    with pytest.raises(ValueError, match="prosody draw must be one of mean, mode, sample, not 'median'"):
+        mdn_draw(log_pi, mu, sigma, "median")
+
+
+def test_the_mean_draw_does_not_jump_when_two_components_trade_places():
+    """Two near-equal components: the mode flips between their means, the mixture mean moves a little."""
+    mu = torch.tensor([[[-1.0, -1.0], [1.0, 1.0]]])
+    sigma = torch.full((1, 2, 2), 0.5)
+    before, after = torch.log(torch.tensor([[0.51, 0.49]])), torch.log(torch.tensor([[0.49, 0.51]]))
+    mode_jump = (mdn_draw(after, mu, sigma, "mode") - mdn_draw(before, mu, sigma, "mode")).abs().max()
+    mean_jump = (mdn_draw(after, mu, sigma, "mean") - mdn_draw(before, mu, sigma, "mean")).abs().max()
+    assert mode_jump == 2.0 and mean_jump < 0.05
 
 
 # -- the model -------------------------------------------------------------------------------------
@@ -420,7 +433,7 @@ def test_extreme_inputs_give_finite_losses_gradients_and_conversions(case):
     assert torch.isfinite(total) and all(math.isfinite(v) for v in parts.values())
     total.backward()
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
-    mel, mel_len = infer(model.eval(), batch, sample=True)
+    mel, mel_len = infer(model.eval(), batch, draw="sample")
     assert torch.isfinite(mel).all() and (mel_len >= R).all()
 
 
@@ -457,7 +470,7 @@ def test_stop_gradient_flag_keeps_the_pitch_loss_out_of_the_encoder():
 def test_infer_returns_finite_mels_of_the_predicted_length():
     model = tiny_model().eval()
     batch = make_batch()
-    for kwargs in ({"sample": False}, {"sample": True, "temperature": 0.7}):
+    for kwargs in ({}, {"draw": "mode"}, {"draw": "sample", "temperature": 0.7}):
         mel, mel_len = infer(model, batch, **kwargs)
         assert mel.shape == (3, int(mel_len.max()), N_MELS)
         assert torch.isfinite(mel).all() and (mel_len % R == 0).all() and (mel_len >= R).all()
@@ -465,8 +478,23 @@ def test_infer_returns_finite_mels_of_the_predicted_length():
             assert mel[b, int(mel_len[b]) :].abs().sum() == 0
             assert mel[b, : int(mel_len[b])].abs().sum() > 0
     torch.manual_seed(0)
-    first = infer(model, batch, sample=False)[0]
-    assert torch.equal(first, infer(model, batch, sample=False)[0])  # the mode is deterministic
+    for draw in ("mean", "mode"):
+        first = infer(model, batch, draw=draw)[0]
+        assert torch.equal(first, infer(model, batch, draw=draw)[0])  # deterministic
+
+
+def test_the_model_converts_with_its_configured_prosody_draw():
+    """`model.prosody_draw` is what infer (conversion and validation) uses unless told otherwise; an untrained
+    model's mixtures are spread, so the mean and the mode give different mels."""
+    batch = make_batch()
+    by_mode = tiny_model(prosody_draw="mode").eval()
+    assert torch.equal(infer(by_mode, batch)[0], infer(by_mode, batch, draw="mode")[0])
+    by_mean = tiny_model(prosody_draw="mean").eval()
+    mean_mel, mode_mel = infer(by_mean, batch)[0], infer(by_mean, batch, draw="mode")[0]
+    assert torch.equal(mean_mel, infer(by_mean, batch, draw="mean")[0])
+    assert mean_mel.shape != mode_mel.shape or not torch.equal(mean_mel, mode_mel)
+    with pytest.raises(ValueError, match="model.prosody_draw must be mean or mode, not 'sample'"):
+        build_model("wgmm_vc", **{**TINY, "prosody_draw": "sample"})
 
 
 def test_infer_repairs_all_zero_predicted_durations_to_one_frame():

@@ -54,8 +54,10 @@ class WgmmVC(nn.Module):
     frames (off by default: with wGMM prosody it did worse); `stop_gradient_<x>` detaches the features a
     predictor reads, so its loss does not shape the encoder. Prosody: `prosody_dim`-d vectors per segment,
     `n_mixtures`-component MDNs with sigma floor `mdn_min_sigma`, conv width `prosody_channels`, GRU
-    `prosody_gru_size` x `prosody_gru_layers`. PostNet: `postnet_*`. At inference one reduced source frame
-    stretches to at most `max_duration` frames; inputs are clipped to +-`input_clip`.
+    `prosody_gru_size` x `prosody_gru_layers`; `prosody_draw` reads the predicted mixtures at conversion and in
+    validation (mean: their expected value; mode: the most probable component's mean). PostNet: `postnet_*`.
+    At inference one reduced source frame stretches to at most `max_duration` frames; inputs are clipped to
+    +-`input_clip`.
 
     `source_skip` adds a linear map of the length-regulated source frame to the decoder's output, initialised
     to the identity: with per-speaker normalised features it starts as the mean/variance conversion (the
@@ -100,12 +102,16 @@ class WgmmVC(nn.Module):
         input_clip: float = 100.0,
         source_skip: bool = False,
         source_skip_gate: bool = False,
+        prosody_draw: str = "mean",
     ) -> None:
         super().__init__()
         if reduction < 1:
             raise ValueError(f"reduction must be >= 1, not {reduction}")
         if source_skip_gate and not source_skip:
             raise ValueError("model.source_skip_gate needs model.source_skip=true")
+        if prosody_draw not in ("mean", "mode"):
+            raise ValueError(f"model.prosody_draw must be mean or mode, not {prosody_draw!r}")
+        self.prosody_draw = prosody_draw
         self.n_mels = n_mels
         self.reduction = reduction
         self.stop_gradient = {
@@ -274,17 +280,18 @@ class WgmmVC(nn.Module):
         src_len: torch.Tensor,
         src_segment: torch.Tensor,
         n_segments: torch.Tensor,
+        draw: str | None = None,
         temperature: float = 1.0,
-        sample: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Convert: returns (mel (B, T_pred, n_mels) normalised log-mel, zero past each length; lengths (B,)
-        in unreduced frames). Call `model.eval()` first. `sample=False` uses each mixture's most probable mean.
+        in unreduced frames). Call `model.eval()` first. `draw` reads each prosody mixture (`mdn_draw`: mean, mode
+        or sample at `temperature`); None takes the model's `prosody_draw`.
         """
         encoded, src_mask, segments, n_segments, n_max, source = self._encode(
             src_mel, src_pitch, src_energy, src_len, src_segment, n_segments
         )
         segment_vectors, global_vector = self.prosody_predictor.generate(
-            encoded, src_mask, segments, n_segments, n_max, temperature, sample
+            encoded, src_mask, segments, n_segments, n_max, draw or self.prosody_draw, temperature
         )
         x = self._condition(encoded, src_mask, segments, segment_vectors, global_vector)
         log_duration = self.duration_predictor(x, src_mask).float().clamp(max=math.log1p(self.max_duration))

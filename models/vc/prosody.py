@@ -4,7 +4,8 @@ Extractor (target side): a conv stack over reduced target frames, mean-pooled pe
 utterance for the global vector), then Linear + tanh, so prosody vectors are bounded whatever the input.
 Predictor (source side): encoder features pooled per source segment; a bidirectional GRU over the segments
 gives a global GMM; an autoregressive GRU over the segments (previous prosody vector + global vector in) gives
-one GMM per segment. Training is teacher-forced on the (detached) extracted vectors; inference samples.
+one GMM per segment. Training is teacher-forced on the (detached) extracted vectors; inference draws from
+the predicted mixtures (their mean by default, see `mdn_draw`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import torch.nn as nn
 
 from denoise_vc.models.vc.frames import segment_mean
 from denoise_vc.models.vc.layers import ConvNormStack
-from denoise_vc.models.vc.mdn import MixtureDensityHead, mdn_sample
+from denoise_vc.models.vc.mdn import MixtureDensityHead, mdn_draw
 
 
 class ProsodyExtractor(nn.Module):
@@ -109,16 +110,16 @@ class ProsodyPredictor(nn.Module):
         segments: torch.Tensor,
         n_segments: torch.Tensor,
         n_max: int,
+        draw: str,
         temperature: float,
-        sample: bool,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Inference: draw the global vector, then each segment's vector from the GRU fed its own draws.
+        """Inference: draw (`mdn_draw`) the global vector, then each segment's vector from the GRU fed its own draws.
 
         The step loop runs over segment positions (batched over items), as autoregression requires.
         """
         features, summary = self.segment_features(encoded, mask, segments, n_segments, n_max)
         # draws are clamped to the extractor's tanh range, the only range the decoder has seen
-        global_vector = mdn_sample(*self.global_mdn(summary), temperature=temperature, sample=sample).clamp(-1, 1)
+        global_vector = mdn_draw(*self.global_mdn(summary), draw, temperature).clamp(-1, 1)
         previous = features.new_zeros(features.shape[0], self.prosody_dim)
         state = None
         drawn = []
@@ -126,6 +127,6 @@ class ProsodyPredictor(nn.Module):
             x = torch.cat([features[:, step], self.prenet(previous + global_vector)], dim=-1)[:, None, :]
             hidden, state = self.gru(x, state)
             params = self.mdn(torch.cat([hidden[:, 0], features[:, step]], dim=-1))
-            previous = mdn_sample(*params, temperature=temperature, sample=sample).clamp(-1, 1).to(features.dtype)
+            previous = mdn_draw(*params, draw, temperature).clamp(-1, 1).to(features.dtype)
             drawn.append(previous)
         return torch.stack(drawn, dim=1), global_vector.to(features.dtype)
