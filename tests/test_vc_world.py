@@ -89,6 +89,30 @@ def test_vc_train_and_convert_with_the_world_vocoder(world_run, tmp_path):
     assert rate == RATE and len(wave) > 0.3 * RATE and np.isfinite(wave).all() and np.abs(wave).max() > 1e-3
 
 
+def test_mcd_sptk_selection_scores_the_vocoded_conversion(world_run, tmp_path, monkeypatch):
+    """`solver.valid_metric=mcd_sptk`: each converted validation utterance goes through the vocoder and is scored
+    as vc-evaluate scores it: a conversion that reproduces the target's frames scores 0 dB, one with a brighter
+    envelope clearly more."""
+    from denoise_vc.solvers.vc import build_vc_solver
+
+    run, _ = world_run
+    cfg = compose_config(
+        [f"run_dir={tmp_path / 'run'}", f"data.prepared_dir={run / 'prep'}", *VC_TINY, "vocoder=world",
+         "solver.valid_metric=mcd_sptk"], config_name="vc",
+    )  # fmt: skip
+    solver = build_vc_solver(cfg)
+    shift = np.zeros(28, dtype=np.float32)
+    shift[1:25] = 0.5  # half a standard deviation on every mel-cepstral coefficient
+
+    def scored(offset: np.ndarray) -> float:
+        monkeypatch.setattr(solver, "_infer", lambda item: item["tgt_mel"][0].numpy() + offset)
+        return solver.free_running()["mcd_sptk"]
+
+    assert scored(np.zeros(28, dtype=np.float32)) == pytest.approx(0.0, abs=1e-6)
+    assert scored(shift) > 1.0
+    assert set(solver.validate()) == {"loss", "mel_l1", "mcd_sptk"}
+
+
 def test_retrieval_index_blends_in_the_target_speakers_frames(world_run, tmp_path, capsys):
     import json
 
