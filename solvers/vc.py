@@ -111,10 +111,9 @@ class VCSolver(Solver):
         predicted frames, in the vocoder's units. `mcd_sptk`: both sides through the vocoder, then the SPTK
         MCD of `vc-evaluate` and benchmarks/vc_real.py on the waveforms (against the target's vocoded frames):
         it also sees what frames alone hide (F0, voicing and aperiodicity errors reshape the synthesised
-        spectrum), and on builtin it ranked checkpoints as the test set does where `mcd` did not (NOTE.md,
-        session 17). Behind a front-end (`data.front_end`) also each form's median (`<metric>_clean`,
-        `<metric>_denoised`), and the selection metric weighs them by `solver.valid_denoised_weight` when it is
-        set."""
+        spectrum; NOTE.md, session 17: on builtin it avoided one bad pick of `mcd`'s, not every time). Behind a
+        front-end (`data.front_end`) also each form's median (`<metric>_clean`, `<metric>_denoised`), and the
+        selection metric weighs them by `solver.valid_denoised_weight` when it is set."""
         fs, target_stats = FeatureSettings.from_config(self.cfg.data), self.stats["target"]
         distances = []
         for index in range(len(self.valid_set)):
