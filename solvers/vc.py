@@ -27,7 +27,7 @@ from denoise_vc.tracking import ExperimentLogger, build_logger
 from denoise_vc.vc.dataset import BucketSampler, PairSet, collate, denormalise_frames
 from denoise_vc.vc.features import FeatureSettings
 from denoise_vc.vc.front_end import front_end_settings, is_denoised_copy
-from denoise_vc.vc.metrics import score_conversion
+from denoise_vc.vc.metrics import WorldFeatures, score_features, world_features
 from denoise_vc.vc.prepare import prepare
 from denoise_vc.vc.vocoders import build_vocoder, frame_dims, free_running_distance
 
@@ -68,8 +68,8 @@ class VCSolver(Solver):
         self.loss_fn = loss
         self.valid_set = valid_set
         self.stats = stats
-        self._vocoder = None  # built on the first `mcd_sptk` validation, with the targets it synthesises once
-        self._vocoded_targets: dict[int, np.ndarray] = {}
+        self._vocoder = None  # built on the first `mcd_sptk` validation, with the targets it analyses once
+        self._vocoded_targets: dict[int, WorldFeatures] = {}
         self.sampler = BucketSampler(
             train_set.lengths(), int(cfg.data.batch_size), int(cfg.data.group_size), int(cfg.seed)
         )
@@ -136,13 +136,13 @@ class VCSolver(Solver):
         return metrics
 
     def _vocoded_mcd(self, index: int, converted: np.ndarray, target: np.ndarray, fs: FeatureSettings) -> float:
-        """SPTK MCD of the vocoded conversion against the vocoded target (synthesised once per run)."""
+        """SPTK MCD of the vocoded conversion against the vocoded target (synthesised and analysed once per run)."""
         if self._vocoder is None:
             self._vocoder = build_vocoder(fs)
         if index not in self._vocoded_targets:
-            self._vocoded_targets[index] = self._vocoder(target)
-        reference = self._vocoded_targets[index]
-        return score_conversion(self._vocoder(converted), reference, fs.sample_rate)["mcd_sptk"]
+            self._vocoded_targets[index] = world_features(self._vocoder(target), fs.sample_rate)
+        converted_features = world_features(self._vocoder(converted), fs.sample_rate)
+        return score_features(converted_features, self._vocoded_targets[index])["mcd_sptk"]
 
     @torch.no_grad()
     def validate(self) -> dict[str, float]:

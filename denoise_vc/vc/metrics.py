@@ -99,7 +99,12 @@ def f0_scores(f0_a: np.ndarray, f0_b: np.ndarray, path: np.ndarray) -> dict[str,
 def score_conversion(estimate: np.ndarray, reference: np.ndarray, sample_rate: int) -> dict[str, float]:
     """MCD (dB, WORLD-coded and SPTK), F0 RMSE (cents), F0 correlation and V/UV error of `estimate` against
     `reference`; the F0 scores follow the SPTK path."""
-    a, b = world_features(estimate, sample_rate), world_features(reference, sample_rate)
+    return score_features(world_features(estimate, sample_rate), world_features(reference, sample_rate))
+
+
+def score_features(a: WorldFeatures, b: WorldFeatures) -> dict[str, float]:
+    """`score_conversion` on analysed waveforms (`world_features`): a reference scored many times, as in
+    per-epoch validation, is analysed once."""
 
     def speech_path(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         path = dtw_pairs(x, y)
