@@ -7,7 +7,8 @@ For a vc_real.py output folder (its wGMM run and pickled GMM peer) on the builti
   swaps      GMM frames with the wGMM's F0 and voicing (then also its band aperiodicity), matched to the source
              timing by DTW; and the wGMM's spectra on the source timing with the GMM's other columns;
   fusion     the wGMM's frames with c1-c24 replaced by (1 - w) x its own + w x the GMM's, the GMM's frames
-             matched onto the wGMM's timing by DTW (w = 0.5, 0.7): whether the two systems' errors cancel;
+             matched onto the wGMM's timing by DTW (`denoise_vc.vc.fusion`, w = 0.5, 0.7): whether the two
+             systems' errors cancel;
   cross-check (skip with --no-cross-check)
              one step of analysis-by-synthesis on the envelope (synthesise, re-analyse with CheapTrick at the
              intended F0, add the difference to the mel-cepstrum) for the target's own frames and the wGMM's,
@@ -40,6 +41,7 @@ from common import header  # noqa: E402
 from denoise_vc.dnsmos import dnsmos  # noqa: E402
 from denoise_vc.vc.corpus import build_pairs  # noqa: E402
 from denoise_vc.vc.features import clean_wave  # noqa: E402
+from denoise_vc.vc.fusion import fuse_frames, matching_frames  # noqa: E402
 from denoise_vc.vc.metrics import (  # noqa: E402
     MCD_CONSTANT,
     dtw_pairs,
@@ -54,11 +56,12 @@ from denoise_vc.vc.world import f0_of, load_pyworld, spectrum_to_mcep  # noqa: E
 PERIODOGRAM_FRAME = 1024
 SPEECH_RANGE_DB = 30.0
 FUSION_WEIGHTS = (0.5, 0.7)
+SPECTRAL = slice(1, 25)  # c1..c24 of the WORLD frames (order 24, as the GMM peer)
 
 
 def frame_mcd(frames: np.ndarray, target) -> float:
     """MCD of predicted frames' c1..c24 against the target's analysis, on the target's speech frames."""
-    a = frames[:, 1:25].astype(np.float64)
+    a = frames[:, SPECTRAL].astype(np.float64)
     path = dtw_pairs(a, target.sptk)
     return mel_cepstral_distortion(a, target.sptk, path[target.speech[path[:, 1]]])
 
@@ -118,21 +121,14 @@ def breakdown(folder: Path, test_utterances: int, cross_check: bool) -> dict[str
         source = pair.source()
         wgmm = converter.convert_frames(*source).astype(np.float64)
         peer = gmm.convert_features(gmm.analyse(*source))
-        path = dtw_pairs(peer[:, 1:25], wgmm[:, 1:25])
-        matched = np.zeros(len(peer), dtype=np.int64)
-        matched[path[::-1, 0]] = path[::-1, 1]  # each source-timed frame's first matching wGMM frame
+        matched = matching_frames(peer, wgmm, SPECTRAL)  # each source-timed GMM frame's wGMM frame
         with_f0 = peer.copy()
         with_f0[:, [layout.lf0, layout.voiced]] = wgmm[matched][:, [layout.lf0, layout.voiced]]
         with_bap = with_f0.copy()
         with_bap[:, layout.bap] = wgmm[matched][:, layout.bap]
         spectra = peer.copy()
-        spectra[:, 1:25] = wgmm[matched][:, 1:25]
-        back = np.zeros(len(wgmm), dtype=np.int64)
-        back[path[::-1, 1]] = path[::-1, 0]  # each wGMM frame's first matching GMM frame
-        fused = {}
-        for weight in FUSION_WEIGHTS:
-            fused[weight] = wgmm.copy()
-            fused[weight][:, 1:25] = (1 - weight) * wgmm[:, 1:25] + weight * peer[back][:, 1:25]
+        spectra[:, SPECTRAL] = wgmm[matched][:, SPECTRAL]
+        fused = {weight: fuse_frames(wgmm, peer, SPECTRAL, weight) for weight in FUSION_WEIGHTS}
         add("frames: wgmm", frame_mcd(wgmm, analysed))
         add("frames: gmm", frame_mcd(peer, analysed))
         for name, frames in (("wgmm", wgmm), ("gmm", peer), ("gmm + wgmm F0/voicing", with_f0),
