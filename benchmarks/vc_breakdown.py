@@ -1,6 +1,6 @@
 """Where the converted-to-target MCD comes from: the predicted frames, or their trip through WORLD.
 
-For a vc_real.py output folder (its wGMM run and pickled GMM peer) on the builtin corpus, per test pair:
+For a vc_real.py pair folder (its wGMM run and pickled GMM peer; builtin or a folder corpus), per test pair:
   frames     MCD (SPTK c1-c24, DTW, the target's speech frames) of each system's mel-cepstra *before*
              synthesis against the target recording's analysis;
   waveform   the benchmark's MCD: the frames through WORLD, analysed again (`score_conversion`);
@@ -157,12 +157,15 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-cross-check", action="store_true", help="skip the refine and periodogram rows (slow)")
     args = parser.parse_args()
+    for needed in (args.folder / "run" / "best.pth", args.folder / "gmm_32.pkl"):
+        if not needed.exists():
+            parser.error(f"{needed} does not exist: give a folder vc_real.py wrote (with the GMM fitted)")
     torch.set_num_threads(args.threads)
     seed = int(OmegaConf.load(args.folder / "run" / "config.yaml").seed)
     print(header("VC MCD breakdown: predicted frames vs their trip through WORLD", seed))
     rows = breakdown(args.folder, args.test_utterances, not args.no_cross_check)
     print(f"{args.folder}: {len(next(iter(rows.values())))} test pairs, medians (dB)")
-    print("| row | MCD |\n|---|---|")
+    print("| row | median |\n|---|---|")
     for name, values in rows.items():
         print(f"| {name} | {np.median(values):.3f} |")
 
