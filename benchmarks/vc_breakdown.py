@@ -44,26 +44,26 @@ from denoise_vc.vc.features import clean_wave  # noqa: E402
 from denoise_vc.vc.fusion import fuse_frames, matching_frames  # noqa: E402
 from denoise_vc.vc.metrics import (  # noqa: E402
     MCD_CONSTANT,
+    WorldFeatures,
     dtw_pairs,
     mel_cepstral_distortion,
     score_conversion,
+    speech_path,
     world_features,
 )
 from denoise_vc.vc.pipeline import Converter  # noqa: E402
-from denoise_vc.vc.vocoders import acoustic_frames, world_layout  # noqa: E402
+from denoise_vc.vc.vocoders import acoustic_frames, spectral_columns, world_layout  # noqa: E402
 from denoise_vc.vc.world import f0_of, load_pyworld, spectrum_to_mcep  # noqa: E402
 
 PERIODOGRAM_FRAME = 1024
 SPEECH_RANGE_DB = 30.0
 FUSION_WEIGHTS = (0.5, 0.7)
-SPECTRAL = slice(1, 25)  # c1..c24 of the WORLD frames (order 24, as the GMM peer)
 
 
-def frame_mcd(frames: np.ndarray, target) -> float:
+def frame_mcd(frames: np.ndarray, target: WorldFeatures, columns: slice) -> float:
     """MCD of predicted frames' c1..c24 against the target's analysis, on the target's speech frames."""
-    a = frames[:, SPECTRAL].astype(np.float64)
-    path = dtw_pairs(a, target.sptk)
-    return mel_cepstral_distortion(a, target.sptk, path[target.speech[path[:, 1]]])
+    a = frames[:, columns].astype(np.float64)
+    return mel_cepstral_distortion(a, target.sptk, speech_path(a, target.sptk, target.speech))
 
 
 def refine_envelope(frames: np.ndarray, converter: Converter) -> np.ndarray:
@@ -106,6 +106,7 @@ def breakdown(folder: Path, test_utterances: int, cross_check: bool) -> dict[str
     with open(folder / "gmm_32.pkl", "rb") as f:
         gmm, _ = pickle.load(f)
     fs, layout = converter.fs, world_layout(converter.fs)
+    spectral = spectral_columns(fs)  # c1..c24, as the GMM peer's order
     data = OmegaConf.merge(converter.cfg.data, {"builtin": {"utterances": {"test": test_utterances}}})
     rows: dict[str, list[float]] = {}
 
@@ -121,16 +122,16 @@ def breakdown(folder: Path, test_utterances: int, cross_check: bool) -> dict[str
         source = pair.source()
         wgmm = converter.convert_frames(*source).astype(np.float64)
         peer = gmm.convert_features(gmm.analyse(*source))
-        matched = matching_frames(peer, wgmm, SPECTRAL)  # each source-timed GMM frame's wGMM frame
+        matched = matching_frames(peer, wgmm, spectral)  # each source-timed GMM frame's wGMM frame
         with_f0 = peer.copy()
         with_f0[:, [layout.lf0, layout.voiced]] = wgmm[matched][:, [layout.lf0, layout.voiced]]
         with_bap = with_f0.copy()
         with_bap[:, layout.bap] = wgmm[matched][:, layout.bap]
         spectra = peer.copy()
-        spectra[:, SPECTRAL] = wgmm[matched][:, SPECTRAL]
-        fused = {weight: fuse_frames(wgmm, peer, SPECTRAL, weight) for weight in FUSION_WEIGHTS}
-        add("frames: wgmm", frame_mcd(wgmm, analysed))
-        add("frames: gmm", frame_mcd(peer, analysed))
+        spectra[:, spectral] = wgmm[matched][:, spectral]
+        fused = {weight: fuse_frames(wgmm, peer, spectral, weight) for weight in FUSION_WEIGHTS}
+        add("frames: wgmm", frame_mcd(wgmm, analysed, spectral))
+        add("frames: gmm", frame_mcd(peer, analysed, spectral))
         for name, frames in (("wgmm", wgmm), ("gmm", peer), ("gmm + wgmm F0/voicing", with_f0),
                              ("gmm + wgmm F0/voicing/aperiodicity", with_bap),
                              ("wgmm spectra on the source timing", spectra),

@@ -219,18 +219,12 @@ def analyse(wave: np.ndarray) -> dict[str, np.ndarray]:
 
 def score(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> dict[str, float]:
     """`denoise_vc.vc.metrics.score_conversion` on already analysed waveforms (estimate a, reference b)."""
-    from denoise_vc.vc.metrics import dtw_pairs, f0_scores, mel_cepstral_distortion
+    from denoise_vc.vc.metrics import WorldFeatures, score_features
 
-    def speech_path(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        path = dtw_pairs(x, y)
-        return path[b["speech"][path[:, 1]]] if b["speech"].any() else path
+    def world(f: dict[str, np.ndarray]) -> WorldFeatures:
+        return WorldFeatures(mcep=f["mcep"], sptk=f["sptk"], f0=f["f0"], speech=f["speech"])
 
-    path = speech_path(a["sptk"], b["sptk"])
-    return {
-        "mcd": mel_cepstral_distortion(a["mcep"], b["mcep"], speech_path(a["mcep"], b["mcep"])),
-        "mcd_sptk": mel_cepstral_distortion(a["sptk"], b["sptk"], path),
-        **f0_scores(a["f0"], b["f0"], path),
-    }
+    return score_features(world(a), world(b))
 
 
 def light(features: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -75,6 +75,13 @@ def dtw_pairs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(path[::-1])
 
 
+def speech_path(a: np.ndarray, b: np.ndarray, speech: np.ndarray) -> np.ndarray:
+    """DTW path of `a` against the reference `b`, kept where the reference frame is speech (all of it when
+    no frame is)."""
+    path = dtw_pairs(a, b)
+    return path[speech[path[:, 1]]] if speech.any() else path
+
+
 def mel_cepstral_distortion(a: np.ndarray, b: np.ndarray, path: np.ndarray) -> float:
     diff = a[path[:, 0]] - b[path[:, 1]]
     return float(np.mean(MCD_CONSTANT * np.sqrt(np.sum(diff**2, axis=1))))
@@ -106,13 +113,9 @@ def score_features(a: WorldFeatures, b: WorldFeatures) -> dict[str, float]:
     """`score_conversion` on analysed waveforms (`world_features`): a reference scored many times, as in
     per-epoch validation, is analysed once."""
 
-    def speech_path(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        path = dtw_pairs(x, y)
-        return path[b.speech[path[:, 1]]] if b.speech.any() else path
-
-    path = speech_path(a.sptk, b.sptk)
+    path = speech_path(a.sptk, b.sptk, b.speech)
     return {
-        "mcd": mel_cepstral_distortion(a.mcep, b.mcep, speech_path(a.mcep, b.mcep)),
+        "mcd": mel_cepstral_distortion(a.mcep, b.mcep, speech_path(a.mcep, b.mcep, b.speech)),
         "mcd_sptk": mel_cepstral_distortion(a.sptk, b.sptk, path),
         **f0_scores(a.f0, b.f0, path),
     }
