@@ -1,6 +1,6 @@
 """Where the converted-to-target MCD comes from: the predicted frames, or their trip through WORLD.
 
-For a vc_real.py pair folder (its wGMM run and pickled GMM peer; builtin or a folder corpus), per test pair:
+For a vc_real.py pair folder (its wGMM run and GMM peer gmm_32.pt; builtin or a folder corpus), per test pair:
   frames     MCD (SPTK c1-c24, DTW, the target's speech frames) of each system's mel-cepstra *before*
              synthesis against the target recording's analysis;
   waveform   the benchmark's MCD: the frames through WORLD, analysed again (`score_conversion`);
@@ -25,7 +25,6 @@ Prints medians over the pairs (NOTE.md, session 18).
 from __future__ import annotations
 
 import argparse
-import pickle
 import sys
 from pathlib import Path
 
@@ -42,6 +41,7 @@ from denoise_vc.dnsmos import dnsmos  # noqa: E402
 from denoise_vc.vc.corpus import build_pairs  # noqa: E402
 from denoise_vc.vc.features import clean_wave  # noqa: E402
 from denoise_vc.vc.fusion import fuse_frames, matching_frames  # noqa: E402
+from denoise_vc.vc.gmm import JointDensityGMM  # noqa: E402
 from denoise_vc.vc.metrics import (  # noqa: E402
     MCD_CONSTANT,
     WorldFeatures,
@@ -103,8 +103,7 @@ def periodogram_mcd(estimate: np.ndarray, reference: np.ndarray, rate: int) -> f
 
 def breakdown(folder: Path, test_utterances: int, cross_check: bool) -> dict[str, list[float]]:
     converter = Converter(folder / "run" / "best.pth")
-    with open(folder / "gmm_32.pkl", "rb") as f:
-        gmm, _ = pickle.load(f)
+    gmm = JointDensityGMM.load(folder / "gmm_32.pt")
     fs, layout = converter.fs, world_layout(converter.fs)
     spectral = spectral_columns(fs)  # c1..c24, as the GMM peer's order
     data = OmegaConf.merge(converter.cfg.data, {"builtin": {"utterances": {"test": test_utterances}}})
@@ -121,7 +120,7 @@ def breakdown(folder: Path, test_utterances: int, cross_check: bool) -> dict[str
         analysed = world_features(target, fs.sample_rate)
         source = pair.source()
         wgmm = converter.convert_frames(*source).astype(np.float64)
-        peer = gmm.convert_features(gmm.analyse(*source))
+        peer = gmm.convert_frames(*source)
         matched = matching_frames(peer, wgmm, spectral)  # each source-timed GMM frame's wGMM frame
         with_f0 = peer.copy()
         with_f0[:, [layout.lf0, layout.voiced]] = wgmm[matched][:, [layout.lf0, layout.voiced]]
@@ -153,12 +152,12 @@ def breakdown(folder: Path, test_utterances: int, cross_check: bool) -> dict[str
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("folder", type=Path, help="a vc_real.py pair folder (run/best.pth, gmm_32.pkl)")
+    parser.add_argument("folder", type=Path, help="a vc_real.py pair folder (run/best.pth, gmm_32.pt)")
     parser.add_argument("--test-utterances", type=int, default=32)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-cross-check", action="store_true", help="skip the refine and periodogram rows (slow)")
     args = parser.parse_args()
-    for needed in (args.folder / "run" / "best.pth", args.folder / "gmm_32.pkl"):
+    for needed in (args.folder / "run" / "best.pth", args.folder / "gmm_32.pt"):
         if not needed.exists():
             parser.error(f"{needed} does not exist: give a folder vc_real.py wrote (with the GMM fitted)")
     torch.set_num_threads(args.threads)

@@ -10,7 +10,9 @@ Corpora (`--pairs`):
 Systems, on the same train pairs and the same WORLD features at 5 ms:
   wgmm   `denoise-vc vc-train vocoder=world` (FastSpeech2-style + wGMM prosody predicting WORLD frames; best
          checkpoint by free-running validation MCD), trained here in a subprocess;
-  gmm    benchmarks/gmm_vc.py: sprocket's joint-density GMM recipe.
+  gmm    sprocket's joint-density GMM recipe (`denoise-vc vc-gmm`, `denoise_vc.vc.gmm`);
+  wgmm+gmm  the wGMM with the GMM's spectra fused in (`convert --gmm`, weight --gmm-weight; with --robust-vc
+         also wgmm-robust+gmm).
 Each converts the test sources: clean; with real noise at 5 dB SNR (../shared/data/noise_open, cut only from
 the last 10 % of each recording, which no denoiser or VC model trains on); and that noisy source cleaned first
 by RNNoise and by this package's shipped default denoiser (with --adapt-denoiser M, also by that denoiser
@@ -34,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import pickle
 import subprocess
 import sys
 import time
@@ -45,7 +46,6 @@ from omegaconf import OmegaConf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import header, rnnoise  # noqa: E402
-from gmm_vc import JointDensityGMM  # noqa: E402
 from real_data import SHARED, link_folder, open_noises, test_stretch, train_stretch  # noqa: E402
 from vc import espeak_corpus  # noqa: E402
 
@@ -54,6 +54,7 @@ from denoise_vc.data.mixing import gain_for_snr  # noqa: E402
 from denoise_vc.pretrained import resolve_checkpoint  # noqa: E402
 from denoise_vc.vc.corpus import build_pairs  # noqa: E402
 from denoise_vc.vc.features import clean_wave  # noqa: E402
+from denoise_vc.vc.gmm import JointDensityGMM  # noqa: E402
 from denoise_vc.vc.metrics import score_conversion, summarise  # noqa: E402
 from denoise_vc.vc.pipeline import Converter, Denoiser  # noqa: E402
 from denoise_vc.vc.vocoders import acoustic_frames  # noqa: E402
@@ -96,18 +97,16 @@ def train_wgmm(data: list[str], out: Path, args: argparse.Namespace) -> float:
     return time.perf_counter() - start
 
 
-def fit_gmm(converter: Converter, train: list, out: Path, args: argparse.Namespace) -> tuple[JointDensityGMM, float]:
-    """The GMM peer on the same training pairs (pickled beside the run: a fit takes ~25 CPU-minutes)."""
-    path = out / f"gmm_{args.mixtures}.pkl"
+def fit_gmm(converter: Converter, train: list, out: Path, args: argparse.Namespace) -> tuple[Path, float]:
+    """The GMM peer on the same training pairs, saved beside the run (a fit takes ~15-50 CPU-minutes)."""
+    path = out / f"gmm_{args.mixtures}.pt"
     if args.reuse_runs and path.exists():
-        with open(path, "rb") as f:
-            return pickle.load(f)
+        return path, float(JointDensityGMM.load(path).meta.get("fit_seconds", float("nan")))
     start = time.perf_counter()
-    gmm = JointDensityGMM(converter.fs, mixtures=args.mixtures).fit([(p.source(), p.target()) for p in train])
-    seconds = time.perf_counter() - start
-    with open(path, "wb") as f:
-        pickle.dump((gmm, seconds), f)
-    return gmm, seconds
+    gmm = JointDensityGMM.fit([(p.source(), p.target()) for p in train], converter.fs, args.mixtures)
+    gmm.meta["fit_seconds"] = time.perf_counter() - start
+    gmm.save(path)
+    return path, gmm.meta["fit_seconds"]
 
 
 def adapt_denoiser(train: list, out: Path, args: argparse.Namespace) -> Path:
@@ -202,7 +201,7 @@ def run_pair(spec: str, args: argparse.Namespace) -> dict:
     pairs = build_pairs(data_cfg, int(converter.cfg.seed))
     train = [p for p in pairs if p.split == "train"]
     test = [p for p in pairs if p.split == "test"]
-    gmm, gmm_s = (None, float("nan")) if args.skip_gmm else fit_gmm(converter, train, out, args)
+    gmm_path, gmm_s = (None, float("nan")) if args.skip_gmm else fit_gmm(converter, train, out, args)
     sources = [p.source() for p in test]
     targets = [clean_wave(*p.target(), converter.fs) for p in test]
     noisy_sources = noisy(sources, args.seed)
@@ -226,10 +225,21 @@ def run_pair(spec: str, args: argparse.Namespace) -> dict:
     for condition, waves in inputs.items():  # what each front-end hands the VC model, against the clean source
         if condition != "clean":
             rows[f"input: {condition}"] = scores([clean_wave(w, r, converter.fs) for w, r in waves], clean_sources)
-    systems = {"wgmm": converter.convert} | ({"gmm": gmm.convert} if gmm else {})
+    systems = {"wgmm": converter.convert}
+    if gmm_path:
+        gmm = JointDensityGMM.load(gmm_path)
+        systems["gmm"] = lambda wave, rate: converter.vocoder(gmm.convert_frames(wave, rate))
+        systems["wgmm+gmm"] = Converter(out / "run" / "best.pth", gmm=gmm_path, gmm_weight=args.gmm_weight).convert
     if args.robust_vc:
-        robust = Converter(robust_vc(data, front, out, args))
-        systems["wgmm-robust"] = robust.convert
+        robust_run = robust_vc(data, front, out, args)
+        systems["wgmm-robust"] = Converter(robust_run).convert
+        if gmm_path:
+            systems["wgmm-robust+gmm"] = Converter(robust_run, gmm=gmm_path, gmm_weight=args.gmm_weight).convert
+    if args.systems:
+        unknown = sorted(set(args.systems) - set(systems))
+        if unknown:
+            raise SystemExit(f"--systems {' '.join(unknown)}: this run has {', '.join(systems)}")
+        systems = {name: systems[name] for name in args.systems}
     for condition, waves in inputs.items():
         for name, convert in systems.items():
             rows[f"{name}: {condition}"] = scores([convert(w, r) for w, r in waves], targets)
@@ -270,6 +280,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=80)
     parser.add_argument("--minutes", type=float, default=25.0, help="vc-train wall-clock budget per pair")
     parser.add_argument("--mixtures", type=int, default=32, help="GMM components of the peer")
+    parser.add_argument("--gmm-weight", type=float, default=0.5, help="the GMM's share of wgmm+gmm's spectra")
     parser.add_argument("--denoiser", default="default", help="front-end checkpoint (default: the shipped model)")
     parser.add_argument(
         "--adapt-denoiser", type=float, default=0.0, help="minutes: also finetune the shipped denoiser on each corpus"
@@ -291,6 +302,7 @@ def main() -> None:
     parser.add_argument("--reuse-runs", action="store_true", help="score existing runs instead of training")
     parser.add_argument("--override", action="append", default=[], help="extra vc-train override (repeatable)")
     parser.add_argument("--skip-gmm", action="store_true", help="score the wGMM rows only (the GMM fit is ~25 min)")
+    parser.add_argument("--systems", nargs="+", help="score only these systems (e.g. wgmm+gmm gmm)")
     parser.add_argument("--json", help="write every figure here")
     args = parser.parse_args()
     import torch

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 from denoise_vc.errors import DenoiseVCError
@@ -439,6 +440,8 @@ def _converter(args: argparse.Namespace):
         index=args.index,
         index_rate=args.index_rate,
         target_speaker=args.target_speaker,
+        gmm=args.gmm,
+        gmm_weight=args.gmm_weight,
     )
     front_end = OmegaConf.select(converter.cfg, "data.front_end.denoiser", default=None)
     if front_end and not args.denoiser:  # a noise-robust model converts best behind the front-end it learnt
@@ -498,6 +501,36 @@ def cmd_vc_evaluate(args: argparse.Namespace) -> int:
     print(format_results(results, len(pairs)))
     if args.json:
         _write_json(Path(args.json), {"vc": str(Path(args.vc).resolve()), "pairs": len(pairs), "results": results})
+    return 0
+
+
+def cmd_vc_gmm(args: argparse.Namespace) -> int:
+    """Fit the joint-density GMM on a VC run's training pairs: the second opinion `convert --gmm` fuses in."""
+    from denoise_vc.paths import not_an_input
+    from denoise_vc.vc.corpus import build_pairs
+    from denoise_vc.vc.gmm import JointDensityGMM
+    from denoise_vc.vc.pipeline import Converter
+
+    out = Path(args.output) if args.output else Path(args.vc).parent / "gmm.pt"
+    not_an_input(out, args.vc)
+    if out.exists() and not args.overwrite:
+        raise DenoiseVCError(f"{out}: exists (a GMM fit takes minutes); pass --overwrite or another -o")
+    converter = Converter(args.vc)  # refuses a checkpoint `convert` would refuse, before the long fit
+    cfg, fs = converter.cfg, converter.fs
+    if fs.vocoder != "world":
+        raise DenoiseVCError(f"{args.vc}: convert --gmm fuses WORLD frames; this model uses vocoder={fs.vocoder}")
+    train = [p for p in build_pairs(cfg.data, int(cfg.seed)) if p.split == "train"]
+    print(f"fitting a {args.mixtures}-mixture joint-density GMM on {len(train)} train pairs of {args.vc}")
+    start = time.perf_counter()
+    try:
+        gmm = JointDensityGMM.fit(
+            [(p.source(), p.target()) for p in train], fs, args.mixtures, args.max_iter, int(cfg.seed), print
+        )
+    except ValueError as exc:  # scikit-learn's EM on degenerate data
+        raise DenoiseVCError(f"GMM fit on {args.vc}'s train pairs failed: {str(exc).splitlines()[0][:160]}") from None
+    gmm.meta["fit_seconds"] = round(time.perf_counter() - start, 1)
+    gmm.save(out)
+    print(f"fitted in {gmm.meta['fit_seconds'] / 60:.1f} min -> {out} (convert --vc {args.vc} --gmm {out})")
     return 0
 
 
@@ -777,6 +810,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--index-rate", type=float, default=0.75, help="share of retrieved target frames, 0..1 (default 0.75)"
     )
+    p.add_argument("--gmm", help="fuse the spectra with this vc-gmm model's conversion (vocoder=world models)")
+    p.add_argument(
+        "--gmm-weight", type=float, default=0.5, help="the GMM's share of the fused spectra, 0..1 (default 0.5)"
+    )
     p.add_argument("--target-speaker", help="many-to-many checkpoints (stargan_vc): the speaker to convert to")
     p.add_argument("--device", default="auto")
     p.set_defaults(func=cmd_convert)
@@ -788,11 +825,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--index-rate", type=float, default=0.75, help="share of retrieved target frames, 0..1 (default 0.75)"
     )
+    p.add_argument("--gmm", help="fuse the spectra with this vc-gmm model's conversion (vocoder=world models)")
+    p.add_argument(
+        "--gmm-weight", type=float, default=0.5, help="the GMM's share of the fused spectra, 0..1 (default 0.5)"
+    )
     p.add_argument("--json", help="also write the results as JSON here")
     p.add_argument("--target-speaker", help="many-to-many checkpoints (stargan_vc): the speaker to convert to")
     p.add_argument("--device", default="auto")
     p.add_argument("overrides", nargs="*", help="key=value overrides of the checkpoint's config")
     p.set_defaults(func=cmd_vc_evaluate)
+
+    p = sub.add_parser("vc-gmm", help="fit the joint-density GMM on a VC run's train pairs, for `convert --gmm`")
+    p.add_argument("--vc", required=True, help="a vocoder=world VC checkpoint: its config names the train pairs")
+    p.add_argument("-o", "--output", help="GMM file to write (default: gmm.pt beside the checkpoint)")
+    p.add_argument("--mixtures", type=int, default=32, help="full-covariance components (default 32, as sprocket)")
+    p.add_argument("--max-iter", type=int, default=100, help="EM iterations per alignment round (default 100)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing GMM file")
+    p.set_defaults(func=cmd_vc_gmm)
 
     p = sub.add_parser("vc-index", help="faiss index of a target speaker's frames for `convert --index`")
     p.add_argument("inputs", nargs="+", help="recordings (files or folders) of the target speaker")

@@ -629,6 +629,14 @@ def _vc_index(case: Case, target, ws: Workspace) -> list[str] | None:
     return None
 
 
+def _vc_gmm(case: Case, target, ws: Workspace) -> list[str] | None:
+    if case.name == "output path = input path":  # the GMM written over the VC checkpoint
+        return ["vc-gmm", "--vc", str(ws.vc), "-o", str(ws.vc)]
+    if case.group == "vc-checkpoint":
+        return ["vc-gmm", "--vc", str(target), "-o", str(ws.out / "gmm.pt")]
+    return None
+
+
 def _vc_slice(case: Case, target, ws: Workspace) -> list[str] | None:
     base = ["--f0", "dio", "--min-chunk-s", "0.1"]  # the matrix's files are short tones
     if case.group == "output":  # the input's own folder as the output folder
@@ -658,6 +666,7 @@ COMMANDS: list[Command] = [
     # an index of part of a speaker's recordings would mislead, as a model trained on part of a data set would;
     # a 1-sample recording has no speech frames to index
     Command("vc-index", _vc_index, {FOLDER_CASE: "refuse", "1-sample file": "refuse"}),
+    Command("vc-gmm", _vc_gmm),
     Command(
         "vc-slice",
         _vc_slice,

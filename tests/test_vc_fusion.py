@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from denoise_vc.errors import ConfigError
 from denoise_vc.vc.fusion import fuse_frames, matching_frames
 
 SPECTRAL = slice(1, 5)
@@ -42,7 +43,7 @@ def test_the_blend_moves_only_the_spectral_columns_by_the_weight():
 @pytest.mark.parametrize("weight", [-0.1, 1.5, float("nan"), float("inf"), "0.5", None, True])
 def test_a_weight_outside_0_1_is_refused_by_name(weight):
     frames = _utterance()
-    with pytest.raises(ValueError, match=r"fusion weight must be a number in \[0, 1\], not"):
+    with pytest.raises(ConfigError, match=r"fusion weight \(--gmm-weight\) must be a number in \[0, 1\], not"):
         fuse_frames(frames, frames, SPECTRAL, weight)
 
 

@@ -152,6 +152,46 @@ def test_retrieval_index_blends_in_the_target_speakers_frames(world_run, tmp_pat
     assert "built with another VC model" in capsys.readouterr().err
 
 
+def test_vc_gmm_fits_the_runs_train_pairs_and_convert_fuses_it(world_run, tmp_path, capsys):
+    """`vc-gmm` fits the GMM on the checkpoint's own train pairs; `convert --gmm` blends its spectra in by the
+    weight (0 keeps the wGMM's output exactly, 1 takes the GMM's spectra on the wGMM's timing)."""
+    from denoise_vc.vc.fusion import matching_frames
+    from denoise_vc.vc.gmm import JointDensityGMM
+    from denoise_vc.vc.pipeline import Converter
+
+    run, _ = world_run
+    vc = str(run / "run" / "best.pth")
+    gmm_path = tmp_path / "gmm.pt"
+    fit = ["vc-gmm", "--vc", vc, "-o", str(gmm_path), "--mixtures", "1", "--max-iter", "20"]
+    assert main(fit) == 0
+    assert "on 4 train pairs" in capsys.readouterr().out  # VC_TINY's train split
+    assert JointDensityGMM.load(gmm_path).meta["train_pairs"] == 4
+    assert main(fit) == 1 and "exists (a GMM fit takes minutes); pass --overwrite" in capsys.readouterr().err
+    source = _source(tmp_path / "in")
+
+    def convert(name: str, *extra: str) -> np.ndarray:
+        assert main(["convert", str(source), "-o", str(tmp_path / name), "--vc", vc, *extra]) == 0
+        return sf.read(tmp_path / name / "a.wav")[0]
+
+    plain = convert("plain")
+    assert np.array_equal(convert("w0", "--gmm", str(gmm_path), "--gmm-weight", "0"), plain)
+    fused = convert("w5", "--gmm", str(gmm_path))  # default weight 0.5
+    assert len(fused) == len(plain) and not np.allclose(fused, plain, atol=1e-3)
+    wave, rate = sf.read(source / "a.wav")
+    own = Converter(vc).convert_frames(wave, rate)
+    taken = Converter(vc, gmm=gmm_path, gmm_weight=1.0).convert_frames(wave, rate)
+    peer = JointDensityGMM.load(gmm_path).convert_frames(wave, rate)
+    columns = slice(1, 25)
+    assert np.allclose(taken[:, columns], peer[matching_frames(own, peer, columns), columns], atol=1e-4)
+    assert np.array_equal(taken[:, 25:], own[:, 25:]) and np.array_equal(taken[:, 0], own[:, 0])  # F0, c0 kept
+    capsys.readouterr()
+    bad = ["convert", str(source), "-o", str(tmp_path / "x"), "--vc", vc, "--gmm", str(gmm_path), "--gmm-weight"]
+    assert main([*bad, "1.5"]) == 1
+    assert "fusion weight (--gmm-weight) must be a number in [0, 1], not 1.5" in capsys.readouterr().err
+    assert main(["convert", str(source), "-o", str(tmp_path / "y"), "--vc", vc, "--gmm", vc]) == 1
+    assert "is a 'vc' checkpoint, expected 'vc_gmm'" in capsys.readouterr().err
+
+
 def test_world_analysis_prints_no_dependency_warning():
     """pyworld's import warns that pkg_resources is deprecated; every `convert` used to print it to the user."""
     import subprocess

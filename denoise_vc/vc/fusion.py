@@ -14,6 +14,7 @@ import numbers
 
 import numpy as np
 
+from denoise_vc.errors import ConfigError
 from denoise_vc.vc.metrics import dtw_pairs
 
 
@@ -25,12 +26,18 @@ def matching_frames(frames: np.ndarray, other: np.ndarray, columns: slice) -> np
     return index
 
 
+def check_fusion_weight(weight: float) -> float:
+    """The weight itself: a number in [0, 1] (0 keeps the first conversion's spectra, 1 takes the second's)."""
+    number = isinstance(weight, numbers.Real) and not isinstance(weight, bool)
+    if not (number and math.isfinite(weight) and 0.0 <= weight <= 1.0):
+        raise ConfigError(f"fusion weight (--gmm-weight) must be a number in [0, 1], not {weight!r}")
+    return float(weight)
+
+
 def fuse_frames(frames: np.ndarray, other: np.ndarray, columns: slice, weight: float) -> np.ndarray:
     """`frames` with `columns` replaced by (1 - weight) x its own + weight x the matched frames of `other`;
     every other column (F0, voicing, aperiodicity, loudness) stays `frames`'s."""
-    number = isinstance(weight, numbers.Real) and not isinstance(weight, bool)
-    if not (number and math.isfinite(weight) and 0.0 <= weight <= 1.0):
-        raise ValueError(f"fusion weight must be a number in [0, 1], not {weight!r}")
+    check_fusion_weight(weight)
     frames = np.asarray(frames, np.float64)
     other = np.asarray(other, np.float64)
     if frames.ndim != 2 or other.ndim != 2 or frames.shape[1] != other.shape[1] or not len(frames) or not len(other):

@@ -20,6 +20,8 @@ from denoise_vc.errors import AudioFileError, CheckpointError
 from denoise_vc.inference import model_failure
 from denoise_vc.vc.dataset import denormalise_frames, normalise_side
 from denoise_vc.vc.features import FeatureSettings
+from denoise_vc.vc.fusion import check_fusion_weight, fuse_frames
+from denoise_vc.vc.gmm import JointDensityGMM
 from denoise_vc.vc.prepare import side_features, source_segments
 from denoise_vc.vc.retrieval import TargetIndex, check_index_rate
 from denoise_vc.vc.stargan_convert import speaker_conversion
@@ -64,6 +66,8 @@ class Converter:
         index: str | Path | None = None,
         index_rate: float = 0.75,
         target_speaker: str | None = None,
+        gmm: str | Path | None = None,
+        gmm_weight: float = 0.5,
     ) -> None:
         self.device = torch.device(device)
         self.model, ckpt = load_model(vc_checkpoint, kind="vc", device=self.device)
@@ -84,14 +88,18 @@ class Converter:
         if index:
             self.index = TargetIndex.load(index)
             self.index.check_fits(self.fs, stats["target"], vc_checkpoint)
+        self.gmm, self.gmm_weight = None, check_fusion_weight(gmm_weight)
+        if gmm:
+            self.gmm = JointDensityGMM.load(gmm)
+            self.gmm.check_fits(self.fs, str(gmm))
 
     @property
     def sample_rate(self) -> int:
         return self.fs.sample_rate
 
-    def features(self, wave: np.ndarray, rate: int) -> dict[str, torch.Tensor]:
-        """The model's inputs for one utterance (batch of one), exactly as training computed them."""
-        side = side_features(wave, rate, self.fs, self.r)
+    def features(self, side: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+        """The model's inputs for one utterance (batch of one) from its `side_features`, exactly as training
+        computed them."""
         norm = normalise_side(side, self.stats["source"], self.r)
         segments = source_segments(side["energy"], int(side["frames"]), self.fs, self.cfg.data, self.r)
         return {
@@ -106,19 +114,26 @@ class Converter:
     def convert_frames(self, wave: np.ndarray, rate: int) -> np.ndarray:
         """(frames, frame dims) de-normalised converted acoustic frames (what the vocoder takes) of a
         (denoised, if a denoiser is set) waveform; with an index, the spectral columns are blended with the
-        target speaker's nearest real frames."""
+        target speaker's nearest real frames; with a GMM, they are fused with the GMM's conversion (`fusion`)."""
         if self.denoiser is not None:
             wave, rate = self.denoiser(wave, rate)
+        side = None
         if self.speakers is not None:
             mel = self.speakers.convert_normalised(wave, rate)
         else:
-            inputs = {k: v.to(self.device) for k, v in self.features(wave, rate).items()}
+            side = side_features(wave, rate, self.fs, self.r)
+            inputs = {k: v.to(self.device) for k, v in self.features(side).items()}
             mel, length = self.model.infer(**inputs)
             mel = mel[0, : int(length[0])].float().cpu().numpy()
+        columns = spectral_columns(self.fs)
         if self.index is not None:  # model output and index share the target-normalised space
-            columns = spectral_columns(self.fs)
             mel[:, columns] = self.index.blend(mel[:, columns], self.index_rate)
-        return denormalise_frames(mel, self.stats["target"])
+        frames = denormalise_frames(mel, self.stats["target"])
+        if self.gmm is None:
+            return frames
+        source = side["mel"][: int(side["frames"])] if side is not None else None  # the GMM's own analysis
+        peer = self.gmm.convert_frames(wave, rate) if source is None else self.gmm.convert_vectors(source)
+        return fuse_frames(frames, peer, columns, self.gmm_weight).astype(frames.dtype)
 
     def convert(self, wave: np.ndarray, rate: int) -> np.ndarray:
         """Converted waveform at `self.sample_rate`."""
