@@ -217,6 +217,7 @@ def run_pair(spec: str, args: argparse.Namespace) -> dict:
         front = adapt_denoiser(train, out, args)
         adapted = Denoiser.load(front, converter.device)
         inputs["adapted denoiser"] = [adapted(x, RATE) for x in noisy_sources]
+    inputs = chosen("--conditions", inputs, args.conditions)
     clean_sources = [clean_wave(w, r, converter.fs) for w, r in sources]
     rows = {
         "source (no conversion)": scores(clean_sources, targets),
@@ -235,11 +236,7 @@ def run_pair(spec: str, args: argparse.Namespace) -> dict:
         systems["wgmm-robust"] = Converter(robust_run).convert
         if gmm_path:
             systems["wgmm-robust+gmm"] = Converter(robust_run, gmm=gmm_path, gmm_weight=args.gmm_weight).convert
-    if args.systems:
-        unknown = sorted(set(args.systems) - set(systems))
-        if unknown:
-            raise SystemExit(f"--systems {' '.join(unknown)}: this run has {', '.join(systems)}")
-        systems = {name: systems[name] for name in args.systems}
+    systems = chosen("--systems", systems, args.systems)
     for condition, waves in inputs.items():
         for name, convert in systems.items():
             rows[f"{name}: {condition}"] = scores([convert(w, r) for w, r in waves], targets)
@@ -250,6 +247,14 @@ def run_pair(spec: str, args: argparse.Namespace) -> dict:
         "best_epoch": int(converter_meta(out)["epoch"]),
         "rows": rows,
     }
+
+
+def chosen(option: str, available: dict, names: list[str] | None) -> dict:
+    """The entries of `available` that `option` names, in its order (all of them when it is not given)."""
+    unknown = sorted(set(names or []) - set(available))
+    if unknown:
+        raise SystemExit(f"{option} {' '.join(unknown)}: this run has {', '.join(available)}")
+    return {name: available[name] for name in names} if names else available
 
 
 def converter_meta(out: Path) -> dict:
@@ -303,6 +308,7 @@ def main() -> None:
     parser.add_argument("--override", action="append", default=[], help="extra vc-train override (repeatable)")
     parser.add_argument("--skip-gmm", action="store_true", help="score the wGMM rows only (the GMM fit is ~25 min)")
     parser.add_argument("--systems", nargs="+", help="score only these systems (e.g. wgmm+gmm gmm)")
+    parser.add_argument("--conditions", nargs="+", help="score only these inputs (e.g. clean RNNoise)")
     parser.add_argument("--json", help="write every figure here")
     args = parser.parse_args()
     import torch

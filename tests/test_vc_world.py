@@ -75,6 +75,12 @@ def _source(folder, seed: int = 7):
     return folder
 
 
+def _converted(vc: str, source, out, *extra: str) -> np.ndarray:
+    """`convert` of the folder `source` (one file, a.wav) into `out`, read back."""
+    assert main(["convert", str(source), "-o", str(out), "--vc", vc, *extra]) == 0
+    return sf.read(out / "a.wav")[0]
+
+
 def test_vc_train_and_convert_with_the_world_vocoder(world_run, tmp_path):
     run, printed = world_run
     assert "valid mcd" in printed  # the best checkpoint is chosen by free-running MCD
@@ -135,8 +141,7 @@ def test_retrieval_index_blends_in_the_target_speakers_frames(world_run, tmp_pat
     source = _source(tmp_path / "in")
 
     def convert(name: str, *extra: str) -> np.ndarray:
-        assert main(["convert", str(source), "-o", str(tmp_path / name), "--vc", vc, *extra]) == 0
-        return sf.read(tmp_path / name / "a.wav")[0]
+        return _converted(vc, source, tmp_path / name, *extra)
 
     plain = convert("plain")
     assert np.array_equal(convert("r0", "--index", str(index_path), "--index-rate", "0"), plain)
@@ -170,8 +175,7 @@ def test_vc_gmm_fits_the_runs_train_pairs_and_convert_fuses_it(world_run, tmp_pa
     source = _source(tmp_path / "in")
 
     def convert(name: str, *extra: str) -> np.ndarray:
-        assert main(["convert", str(source), "-o", str(tmp_path / name), "--vc", vc, *extra]) == 0
-        return sf.read(tmp_path / name / "a.wav")[0]
+        return _converted(vc, source, tmp_path / name, *extra)
 
     plain = convert("plain")
     assert np.array_equal(convert("w0", "--gmm", str(gmm_path), "--gmm-weight", "0"), plain)

@@ -58,21 +58,27 @@ def mlpg(means: np.ndarray, precisions: np.ndarray) -> np.ndarray:
 
     The first frame's delta is y_0 itself (the window's y_{-1} term falls off the edge), as sprocket's MLPG."""
     frames, dims = means.shape[0], means.shape[1] // 2
-    eye, zero = np.eye(dims), np.zeros((dims, dims))
-    now = np.vstack([eye, eye])  # d o_t / d y_t
-    before = np.vstack([zero, -eye])  # d o_t / d y_{t-1}
-    diagonal = now.T @ precisions @ now
-    diagonal[:-1] += before.T @ precisions[1:] @ before
-    lower = now.T @ precisions[1:] @ before  # block (t + 1, t)
-    weighted = (precisions @ means[:, :, None])[:, :, 0]  # P_t mu_t
-    rhs = weighted @ now
-    rhs[:-1] += weighted[1:] @ before
-    # LAPACK's lower banded storage: band[i - j, j] = M[i, j] for the 2 D - 1 diagonals below the main one
-    band = np.zeros((2 * dims, frames * dims))
-    a, b = np.tril_indices(dims)
-    band[(a - b)[None], (np.arange(frames)[:, None] * dims + b)] = diagonal[:, a, b]
-    a, b = np.indices((dims, dims)).reshape(2, -1)
-    band[(dims + a - b)[None], (np.arange(frames - 1)[:, None] * dims + b)] = lower[:, a, b]
+    static, delta = slice(0, dims), slice(dims, 2 * dims)
+    p_ss, p_sd = precisions[:, static, static], precisions[:, static, delta]
+    p_ds, p_dd = precisions[:, delta, static], precisions[:, delta, delta]
+    # o_t = [y_t; y_t - y_{t-1}]: frame t's Gaussian couples y_t with itself and with y_{t-1}
+    diagonal = p_ss + p_sd + p_ds + p_dd
+    diagonal[:-1] += p_dd[1:]
+    lower = -(p_sd + p_dd)[1:]  # block (t + 1, t): rows y_{t+1}, columns y_t
+    weighted = np.einsum("tij,tj->ti", precisions, means)  # P_t mu_t
+    rhs = weighted[:, static] + weighted[:, delta]
+    rhs[:-1] -= weighted[1:, delta]
+    # LAPACK's lower banded storage, band[i - j, j] = M[i, j]: row k of the band holds, frame by frame, the k-th
+    # sub-diagonal of the diagonal block and then the tail of the block below it
+    band = np.zeros((2 * dims, frames, dims))
+    for k in range(2 * dims):
+        if k < dims:  # the diagonal block's entries (c + k, c)
+            band[k, :, : dims - k] = np.diagonal(diagonal, offset=-k, axis1=1, axis2=2)
+        if k:  # the lower block's entries (c + k - D, c) of the columns c where they fall inside it
+            part = np.diagonal(lower, offset=dims - k, axis1=1, axis2=2)
+            start = max(0, dims - k)
+            band[k, :-1, start : start + part.shape[1]] = part
+    band = band.reshape(2 * dims, frames * dims)
     return scipy.linalg.solveh_banded(band, rhs.ravel(), lower=True).reshape(frames, dims)
 
 
@@ -120,11 +126,12 @@ class JointDensityGMM:
         self.mean_x, self.mean_y = self.means[:, :d], self.means[:, d:]
         self.regression = np.stack([np.linalg.solve(cxx[m], cxy[m]).T for m in range(len(cov))])
         self.cond_precision = np.linalg.inv(cyy - self.regression @ cxy)
-        self.chol_x = np.linalg.cholesky(cxx)
+        chol = np.linalg.cholesky(cxx)
+        whiten = np.linalg.inv(chol).transpose(0, 2, 1)  # (x - mu) @ whiten[m]: component m's unit coordinates
+        self.whiten = whiten.transpose(1, 0, 2).reshape(d, -1)  # (2D, M x 2D): all components in one product
+        self.whitened_means = np.einsum("mi,mij->mj", self.mean_x, whiten).reshape(-1)
         self.log_norm = (
-            np.log(self.weights)
-            - np.log(np.diagonal(self.chol_x, axis1=1, axis2=2)).sum(axis=1)
-            - 0.5 * d * np.log(2.0 * np.pi)
+            np.log(self.weights) - np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1) - 0.5 * d * np.log(2 * np.pi)
         )
 
     # -- fitting -------------------------------------------------------------------------------------
@@ -184,10 +191,8 @@ class JointDensityGMM:
     # -- conversion ----------------------------------------------------------------------------------
     def posterior(self, sd: np.ndarray) -> np.ndarray:
         """(T, M) component posteriors of (T, 2D) source static+delta vectors under p(x)."""
-        log_p = np.empty((len(sd), len(self.weights)))
-        for m, chol in enumerate(self.chol_x):
-            z = scipy.linalg.solve_triangular(chol, (sd - self.mean_x[m]).T, lower=True)
-            log_p[:, m] = self.log_norm[m] - 0.5 * np.square(z).sum(axis=0)
+        z = sd @ self.whiten - self.whitened_means  # (T, M 2D): every component's whitened frame at once
+        log_p = self.log_norm - 0.5 * np.square(z).reshape(len(sd), len(self.weights), -1).sum(axis=2)
         log_p -= log_p.max(axis=1, keepdims=True)
         p = np.exp(log_p)
         return p / p.sum(axis=1, keepdims=True)
@@ -203,15 +208,21 @@ class JointDensityGMM:
         mean = self.mean_y[best] + np.einsum("tij,tj->ti", self.regression[best], sd - self.mean_x[best])
         return mlpg(mean, self.cond_precision[best])
 
+    def convert_spectra(self, vectors: np.ndarray) -> np.ndarray:
+        """(T, D) converted mel-cepstra c1..c_order (GV postfilter included) of the source's frame vectors: all a
+        fusion takes from the GMM."""
+        mcep = self.map_mcep(static_delta(np.asarray(vectors, np.float64)[:, 1 : self.layout.order + 1]))
+        if not self.gv_postfilter:
+            return mcep
+        mean = mcep.mean(axis=0)
+        return np.sqrt(self.target_gv / self.converted_gv) * (mcep - mean) + mean
+
     def convert_vectors(self, vectors: np.ndarray) -> np.ndarray:
         """Converted (T, frame dims) WORLD frame vectors of the source's (`source_vectors`)."""
         lay = self.layout
         out = np.asarray(vectors, np.float64).copy()
         spectral = slice(1, lay.order + 1)
-        mcep = self.map_mcep(static_delta(out[:, spectral]))
-        if self.gv_postfilter:
-            mean = mcep.mean(axis=0)
-            mcep = np.sqrt(self.target_gv / self.converted_gv) * (mcep - mean) + mean
+        mcep = self.convert_spectra(out)
         reference = envelope_power(out[:, lay.mcep], lay)
         out[:, spectral] = mcep
         out[:, 0] += 0.5 * np.log(reference / envelope_power(out[:, lay.mcep], lay))  # sprocket's mod_power

@@ -21,7 +21,7 @@ from denoise_vc.inference import model_failure
 from denoise_vc.vc.dataset import denormalise_frames, normalise_side
 from denoise_vc.vc.features import FeatureSettings
 from denoise_vc.vc.fusion import check_fusion_weight, fuse_frames
-from denoise_vc.vc.gmm import JointDensityGMM
+from denoise_vc.vc.gmm import JointDensityGMM, source_vectors
 from denoise_vc.vc.prepare import side_features, source_segments
 from denoise_vc.vc.retrieval import TargetIndex, check_index_rate
 from denoise_vc.vc.stargan_convert import speaker_conversion
@@ -131,9 +131,12 @@ class Converter:
         frames = denormalise_frames(mel, self.stats["target"])
         if self.gmm is None:
             return frames
-        source = side["mel"][: int(side["frames"])] if side is not None else None  # the GMM's own analysis
-        peer = self.gmm.convert_frames(wave, rate) if source is None else self.gmm.convert_vectors(source)
-        return fuse_frames(frames, peer, columns, self.gmm_weight).astype(frames.dtype)
+        if side is None:  # many-to-many models analyse inside; the GMM analyses the source itself
+            source = source_vectors(wave, rate, self.fs, self.gmm.layout)
+        else:
+            source = side["mel"][: int(side["frames"])].astype(np.float64)
+        source[:, columns] = self.gmm.convert_spectra(source)  # only the spectra are fused
+        return fuse_frames(frames, source, columns, self.gmm_weight).astype(frames.dtype)
 
     def convert(self, wave: np.ndarray, rate: int) -> np.ndarray:
         """Converted waveform at `self.sample_rate`."""
