@@ -11,8 +11,9 @@ Systems, on the same train pairs and the same WORLD features at 5 ms:
   wgmm   `denoise-vc vc-train vocoder=world` (FastSpeech2-style + wGMM prosody predicting WORLD frames; best
          checkpoint by free-running validation MCD), trained here in a subprocess;
   gmm    sprocket's joint-density GMM recipe (`denoise-vc vc-gmm`, `denoise_vc.vc.gmm`);
-  wgmm+gmm  the wGMM with the GMM's spectra fused in (`convert --gmm`, weight --gmm-weight; with --robust-vc
-         also wgmm-robust+gmm).
+  wgmm+gmm  the wGMM with the GMM's spectra fused in (`convert --gmm`, weight --gmm-weight); with --robust-vc
+         also gmm-robust (the GMM fitted on the robust finetune's pairs: clean and noisy-then-denoised sources,
+         what `vc-gmm` fits for a robust checkpoint) and wgmm-robust+gmm-robust, the two fused.
 Each converts the test sources: clean; with real noise at 5 dB SNR (../shared/data/noise_open, cut only from
 the last 10 % of each recording, which no denoiser or VC model trains on); and that noisy source cleaned first
 by RNNoise and by this package's shipped default denoiser (with --adapt-denoiser M, also by that denoiser
@@ -57,6 +58,7 @@ from denoise_vc.vc.features import clean_wave  # noqa: E402
 from denoise_vc.vc.gmm import JointDensityGMM  # noqa: E402
 from denoise_vc.vc.metrics import score_conversion, summarise  # noqa: E402
 from denoise_vc.vc.pipeline import Converter, Denoiser  # noqa: E402
+from denoise_vc.vc.prepare import run_pairs  # noqa: E402
 from denoise_vc.vc.vocoders import acoustic_frames  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -97,9 +99,11 @@ def train_wgmm(data: list[str], out: Path, args: argparse.Namespace) -> float:
     return time.perf_counter() - start
 
 
-def fit_gmm(converter: Converter, train: list, out: Path, args: argparse.Namespace) -> tuple[Path, float]:
-    """The GMM peer on the same training pairs, saved beside the run (a fit takes ~15-50 CPU-minutes)."""
-    path = out / f"gmm_{args.mixtures}.pt"
+def fit_gmm(
+    converter: Converter, train: list, out: Path, args: argparse.Namespace, name: str = "gmm"
+) -> tuple[Path, float]:
+    """The GMM on these training pairs, saved beside the run (a fit takes ~15-50 CPU-minutes)."""
+    path = out / f"{name}_{args.mixtures}.pt"
     if args.reuse_runs and path.exists():
         return path, float(JointDensityGMM.load(path).meta.get("fit_seconds", float("nan")))
     start = time.perf_counter()
@@ -233,9 +237,16 @@ def run_pair(spec: str, args: argparse.Namespace) -> dict:
         systems["wgmm+gmm"] = Converter(out / "run" / "best.pth", gmm=gmm_path, gmm_weight=args.gmm_weight).convert
     if args.robust_vc:
         robust_run = robust_vc(data, front, out, args)
-        systems["wgmm-robust"] = Converter(robust_run).convert
-        if gmm_path:
-            systems["wgmm-robust+gmm"] = Converter(robust_run, gmm=gmm_path, gmm_weight=args.gmm_weight).convert
+        robust = Converter(robust_run)
+        systems["wgmm-robust"] = robust.convert
+        if gmm_path:  # the GMM fitted on the robust run's pairs: clean and noisy-then-denoised sources
+            robust_train = [p for p in run_pairs(robust.cfg) if p.split == "train"]
+            robust_gmm_path, _ = fit_gmm(robust, robust_train, out, args, "gmm_robust")
+            robust_gmm = JointDensityGMM.load(robust_gmm_path)
+            systems["gmm-robust"] = lambda wave, rate: converter.vocoder(robust_gmm.convert_frames(wave, rate))
+            systems["wgmm-robust+gmm-robust"] = Converter(
+                robust_run, gmm=robust_gmm_path, gmm_weight=args.gmm_weight
+            ).convert
     systems = chosen("--systems", systems, args.systems)
     for condition, waves in inputs.items():
         for name, convert in systems.items():

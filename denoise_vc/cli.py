@@ -507,9 +507,10 @@ def cmd_vc_evaluate(args: argparse.Namespace) -> int:
 def cmd_vc_gmm(args: argparse.Namespace) -> int:
     """Fit the joint-density GMM on a VC run's training pairs: the second opinion `convert --gmm` fuses in."""
     from denoise_vc.paths import not_an_input
-    from denoise_vc.vc.corpus import build_pairs
+    from denoise_vc.vc.front_end import is_denoised_copy
     from denoise_vc.vc.gmm import JointDensityGMM
     from denoise_vc.vc.pipeline import Converter
+    from denoise_vc.vc.prepare import run_pairs
 
     out = Path(args.output) if args.output else Path(args.vc).parent / "gmm.pt"
     not_an_input(out, args.vc)
@@ -519,8 +520,10 @@ def cmd_vc_gmm(args: argparse.Namespace) -> int:
     cfg, fs = converter.cfg, converter.fs
     if fs.vocoder != "world":
         raise DenoiseVCError(f"{args.vc}: convert --gmm fuses WORLD frames; this model uses vocoder={fs.vocoder}")
-    train = [p for p in build_pairs(cfg.data, int(cfg.seed)) if p.split == "train"]
-    print(f"fitting a {args.mixtures}-mixture joint-density GMM on {len(train)} train pairs of {args.vc}")
+    train = [p for p in run_pairs(cfg) if p.split == "train"]
+    copies = sum(is_denoised_copy(p.name) for p in train)
+    extra = f" ({copies} of them noisy-then-denoised copies, as data.front_end trained the model)" if copies else ""
+    print(f"fitting a {args.mixtures}-mixture joint-density GMM on {len(train)} train pairs of {args.vc}{extra}")
     start = time.perf_counter()
     try:
         gmm = JointDensityGMM.fit(

@@ -177,3 +177,20 @@ def test_a_denoised_weight_that_would_do_nothing_is_refused(tmp_path, front, cap
     assert main(["vc-train", *overrides]) == 1
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and message in err and not (tmp_path / "vc_run").exists()
+
+
+def test_vc_gmm_on_a_robust_run_fits_its_denoised_copies_too(tmp_path, front, capsys):
+    """A GMM fused into a noise-robust model must have heard the same front-end: `vc-gmm` fits on the run's
+    train pairs including data.front_end's noisy-then-denoised copies."""
+    from denoise_vc.vc.gmm import JointDensityGMM
+
+    root, checkpoint = front
+    settings = [f"data.front_end.denoiser={checkpoint}", f"data.front_end.noise={root / 'noise'}"]
+    settings += ["data.front_end.copies=1", "solver.epochs=1", "vocoder=world"]
+    assert main(["vc-train", *vc_overrides(tmp_path, *settings)]) == 0
+    capsys.readouterr()
+    run = tmp_path / "vc_run"
+    assert main(["vc-gmm", "--vc", str(run / "best.pth"), "--mixtures", "1", "--max-iter", "10"]) == 0
+    printed = capsys.readouterr().out
+    assert "on 8 train pairs" in printed and "(4 of them noisy-then-denoised copies" in printed
+    assert JointDensityGMM.load(run / "gmm.pt").meta["train_pairs"] == 8  # written beside the checkpoint

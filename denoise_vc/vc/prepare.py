@@ -119,6 +119,13 @@ def compute_stats(items: list[dict[str, np.ndarray]]) -> dict[str, Any]:
     return {"source": side_stats(items, "src"), "target": side_stats(items, "tgt")}
 
 
+def run_pairs(cfg) -> list[Pair]:
+    """Every pair a VC run trains, validates and tests on: the corpus's, plus with `data.front_end` the
+    noisy-then-denoised copies of its train and valid sources (what `vc-gmm` fits a robust GMM on, too)."""
+    seed = int(cfg.seed)
+    return with_front_end(build_pairs(cfg.data, seed), cfg.data, seed, str(cfg.get("device", "cpu")))
+
+
 def prepare(cfg, progress: bool = True) -> dict[str, Any]:
     """Compute (or reuse) every pair's features; returns the manifest (names per split, counts, stats)."""
     from tqdm import tqdm
@@ -127,7 +134,7 @@ def prepare(cfg, progress: bool = True) -> dict[str, Any]:
     fs = FeatureSettings.from_config(data)
     r = int(data.reduction_factor)
     out = Path(str(data.prepared_dir))
-    pairs = with_front_end(build_pairs(data, int(cfg.seed)), data, int(cfg.seed), str(cfg.get("device", "cpu")))
+    pairs = run_pairs(cfg)
     if not pairs:
         raise ConfigError("no parallel pairs to prepare")
     if not any(p.split == "train" for p in pairs):
