@@ -163,6 +163,7 @@ class JointDensityGMM:
         if frames < mixtures * 4 * dims:
             raise ConfigError(f"GMM fit: {frames} speech frames are too few for {mixtures} full-covariance mixtures")
         aligned = [x[m, :dims] for x, m in zip(src_sd, speech, strict=True)]
+        f0_statistics = _f0_statistics(data, layout)
         model = None
         for round_ in range(ALIGN_ROUNDS):
             joint = []
@@ -173,9 +174,8 @@ class JointDensityGMM:
             start = time.perf_counter()
             em = GaussianMixture(mixtures, covariance_type="full", max_iter=max_iter, random_state=seed).fit(joint)
             model = JointDensityGMM(
-                fs, em.weights_, em.means_, em.covariances_, *_f0_statistics(data, layout), np.ones(dims),
-                np.ones(dims), conversion,
-            )  # fmt: skip
+                fs, em.weights_, em.means_, em.covariances_, *f0_statistics, np.ones(dims), np.ones(dims), conversion
+            )
             if log:
                 state = "converged" if em.converged_ else "not converged"
                 log(
