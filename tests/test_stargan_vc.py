@@ -109,7 +109,9 @@ def test_convert_to_a_named_speaker(cli_run, tmp_path, capsys):
     assert rate == RATE and np.isfinite(out).all() and np.abs(out).max() > 1e-4
     assert 0.75 * len(wave) < len(out) < 1.1 * len(wave)  # leading/trailing silence is trimmed
     capsys.readouterr()
-    for extra, says in (([], "choose --target-speaker from f1, f2, m1, m2"), (["--target-speaker", "zz"], "zz")):
+    refusals = [([], "choose --target-speaker from f1, f2, m1, m2"), (["--target-speaker", "zz"], "zz")]
+    refusals += [(["--target-speaker", "f1", "--gmm", "g.pt"], "a GMM fuses into one-to-one (wGMM) models")]
+    for extra, says in refusals:
         assert main([*base, "-o", str(tmp_path / "x"), *extra]) != 0
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and says in err and "Traceback" not in err

@@ -16,12 +16,12 @@ import torch
 from denoise_vc.audio import load_audio, write_audio_atomic
 from denoise_vc.checkpoint import load_model
 from denoise_vc.config import apply_overrides
-from denoise_vc.errors import AudioFileError, CheckpointError
+from denoise_vc.errors import AudioFileError, CheckpointError, ConfigError
 from denoise_vc.inference import model_failure
 from denoise_vc.vc.dataset import denormalise_frames, normalise_side
 from denoise_vc.vc.features import FeatureSettings
 from denoise_vc.vc.fusion import check_fusion_weight, fuse_frames
-from denoise_vc.vc.gmm import JointDensityGMM, source_vectors
+from denoise_vc.vc.gmm import JointDensityGMM
 from denoise_vc.vc.prepare import side_features, source_segments
 from denoise_vc.vc.retrieval import TargetIndex, check_index_rate
 from denoise_vc.vc.stargan_convert import speaker_conversion
@@ -90,6 +90,8 @@ class Converter:
             self.index.check_fits(self.fs, stats["target"], vc_checkpoint)
         self.gmm, self.gmm_weight = None, check_fusion_weight(gmm_weight)
         if gmm:
+            if self.speakers is not None:
+                raise ConfigError(f"--gmm {gmm}: a GMM fuses into one-to-one (wGMM) models, not {vc_checkpoint}")
             self.gmm = JointDensityGMM.load(gmm)
             self.gmm.check_fits(self.fs, str(gmm))
 
@@ -131,10 +133,7 @@ class Converter:
         frames = denormalise_frames(mel, self.stats["target"])
         if self.gmm is None:
             return frames
-        if side is None:  # many-to-many models analyse inside; the GMM analyses the source itself
-            source = source_vectors(wave, rate, self.fs, self.gmm.layout)
-        else:
-            source = side["mel"][: int(side["frames"])].astype(np.float64)
+        source = side["mel"][: int(side["frames"])].astype(np.float64)  # the wGMM's analysis serves the GMM too
         source[:, columns] = self.gmm.convert_spectra(source)  # only the spectra are fused
         return fuse_frames(frames, source, columns, self.gmm_weight).astype(frames.dtype)
 
