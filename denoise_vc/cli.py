@@ -722,6 +722,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_blend_options(p: argparse.ArgumentParser) -> None:
+    """What `convert` and `vc-evaluate` may blend into the model's spectra: retrieved target frames, a GMM's."""
+    p.add_argument("--index", help="retrieval: a vc-index file of the target speaker built for this --vc")
+    p.add_argument(
+        "--index-rate", type=float, default=0.75, help="share of retrieved target frames, 0..1 (default 0.75)"
+    )
+    p.add_argument("--gmm", help="fuse the spectra with this vc-gmm model's conversion (vocoder=world models)")
+    p.add_argument(
+        "--gmm-weight", type=float, default=0.5, help="the GMM's share of the fused spectra, 0..1 (default 0.5)"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="denoise-vc", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -809,14 +821,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--vc", required=True, help="a VC checkpoint (best.pth of vc-train)")
     p.add_argument("--denoiser", help="clean the input first with this denoiser checkpoint or shipped model (default)")
-    p.add_argument("--index", help="retrieval: a vc-index file of the target speaker built for this --vc")
-    p.add_argument(
-        "--index-rate", type=float, default=0.75, help="share of retrieved target frames, 0..1 (default 0.75)"
-    )
-    p.add_argument("--gmm", help="fuse the spectra with this vc-gmm model's conversion (vocoder=world models)")
-    p.add_argument(
-        "--gmm-weight", type=float, default=0.5, help="the GMM's share of the fused spectra, 0..1 (default 0.5)"
-    )
+    _add_blend_options(p)
     p.add_argument("--target-speaker", help="many-to-many checkpoints (stargan_vc): the speaker to convert to")
     p.add_argument("--device", default="auto")
     p.set_defaults(func=cmd_convert)
@@ -824,14 +829,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("vc-evaluate", help="MCD, F0 RMSE/correlation and V/UV error on the VC test set")
     p.add_argument("--vc", required=True, help="a VC checkpoint")
     p.add_argument("--denoiser", help="clean the input first with this denoiser checkpoint or shipped model (default)")
-    p.add_argument("--index", help="retrieval: a vc-index file of the target speaker built for this --vc")
-    p.add_argument(
-        "--index-rate", type=float, default=0.75, help="share of retrieved target frames, 0..1 (default 0.75)"
-    )
-    p.add_argument("--gmm", help="fuse the spectra with this vc-gmm model's conversion (vocoder=world models)")
-    p.add_argument(
-        "--gmm-weight", type=float, default=0.5, help="the GMM's share of the fused spectra, 0..1 (default 0.5)"
-    )
+    _add_blend_options(p)
     p.add_argument("--json", help="also write the results as JSON here")
     p.add_argument("--target-speaker", help="many-to-many checkpoints (stargan_vc): the speaker to convert to")
     p.add_argument("--device", default="auto")
