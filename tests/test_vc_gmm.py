@@ -28,10 +28,8 @@ def _settings() -> FeatureSettings:
 def _pair(seed: int) -> tuple[tuple[np.ndarray, int], tuple[np.ndarray, int]]:
     """m1 and f1 (built-in voices an octave apart with other formants) saying the same words."""
     script = make_script(seed, 5)
-    return (render(script, BUILTIN_SPEAKERS["m1"], RATE, seed), RATE), (
-        render(script, BUILTIN_SPEAKERS["f1"], RATE, seed),
-        RATE,
-    )
+    source, target = (render(script, BUILTIN_SPEAKERS[name], RATE, seed) for name in ("m1", "f1"))
+    return (source, RATE), (target, RATE)
 
 
 @pytest.fixture(scope="module")

@@ -35,7 +35,6 @@ from denoise_vc.vc.world import WorldLayout, analyse, mcep_to_spectrum
 
 KIND = "vc_gmm"
 POWER_THRESHOLD_DB = -20.0  # sprocket's speech/silence split on normalised frame power
-DELTA_WINDOW = (-1.0, 1.0, 0.0)  # sprocket's delta window: d[t] = x[t] - x[t-1]
 ALIGN_ROUNDS = 3  # one DTW on the source, two on the converted source
 CONVERSIONS = ("mlpg", "mmse")
 ARRAYS = ("weights", "means", "covariances", "source_f0", "target_f0", "target_gv", "converted_gv")
@@ -45,7 +44,7 @@ Waves = tuple[np.ndarray, int]
 
 
 def static_delta(x: np.ndarray) -> np.ndarray:
-    """(T, 2D) [static | delta] with sprocket's window and edge handling."""
+    """(T, 2D) [static | delta], sprocket's delta window d[t] = x[t] - x[t-1] (d[0] = x[1] - x[0])."""
     d = np.empty_like(x)
     d[1:] = x[1:] - x[:-1]
     d[0] = x[1] - x[0] if len(x) > 1 else 0.0
