@@ -43,7 +43,6 @@ from denoise_vc.vc.features import clean_wave  # noqa: E402
 from denoise_vc.vc.fusion import fuse_frames, matching_frames  # noqa: E402
 from denoise_vc.vc.gmm import JointDensityGMM  # noqa: E402
 from denoise_vc.vc.metrics import (  # noqa: E402
-    MCD_CONSTANT,
     WorldFeatures,
     dtw_pairs,
     mel_cepstral_distortion,
@@ -96,9 +95,7 @@ def periodogram_mcd(estimate: np.ndarray, reference: np.ndarray, rate: int) -> f
     a, _ = mcep(estimate)
     b, power = mcep(reference)
     path = dtw_pairs(a, b)
-    path = path[power[path[:, 1]] > power.max() - SPEECH_RANGE_DB]
-    d = a[path[:, 0]] - b[path[:, 1]]
-    return float(np.mean(MCD_CONSTANT * np.sqrt(np.sum(d**2, axis=1))))
+    return mel_cepstral_distortion(a, b, path[power[path[:, 1]] > power.max() - SPEECH_RANGE_DB])
 
 
 def breakdown(folder: Path, test_utterances: int, cross_check: bool) -> dict[str, list[float]]:

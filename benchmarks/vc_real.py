@@ -232,8 +232,7 @@ def run_pair(spec: str, args: argparse.Namespace) -> dict:
             rows[f"input: {condition}"] = scores([clean_wave(w, r, converter.fs) for w, r in waves], clean_sources)
     systems = {"wgmm": converter.convert}
     if gmm_path:
-        gmm = JointDensityGMM.load(gmm_path)
-        systems["gmm"] = lambda wave, rate: converter.vocoder(gmm.convert_frames(wave, rate))
+        systems["gmm"] = gmm_system(gmm_path, converter)
         systems["wgmm+gmm"] = Converter(out / "run" / "best.pth", gmm=gmm_path, gmm_weight=args.gmm_weight).convert
     if args.robust_vc:
         robust_run = robust_vc(data, front, out, args)
@@ -242,8 +241,7 @@ def run_pair(spec: str, args: argparse.Namespace) -> dict:
         if gmm_path:  # the GMM fitted on the robust run's pairs: clean and noisy-then-denoised sources
             robust_train = [p for p in run_pairs(robust.cfg) if p.split == "train"]
             robust_gmm_path, _ = fit_gmm(robust, robust_train, out, args, "gmm_robust")
-            robust_gmm = JointDensityGMM.load(robust_gmm_path)
-            systems["gmm-robust"] = lambda wave, rate: converter.vocoder(robust_gmm.convert_frames(wave, rate))
+            systems["gmm-robust"] = gmm_system(robust_gmm_path, converter)
             systems["wgmm-robust+gmm-robust"] = Converter(
                 robust_run, gmm=robust_gmm_path, gmm_weight=args.gmm_weight
             ).convert
@@ -258,6 +256,12 @@ def run_pair(spec: str, args: argparse.Namespace) -> dict:
         "best_epoch": int(converter_meta(out)["epoch"]),
         "rows": rows,
     }
+
+
+def gmm_system(path: Path, converter: Converter):
+    """The GMM alone as a system: its converted frames through the wGMM's vocoder (WORLD)."""
+    gmm = JointDensityGMM.load(path)
+    return lambda wave, rate: converter.vocoder(gmm.convert_frames(wave, rate))
 
 
 def chosen(option: str, available: dict, names: list[str] | None) -> dict:

@@ -31,6 +31,7 @@ import torch
 from denoise_vc.errors import CheckpointError, ConfigError
 from denoise_vc.vc.features import FeatureSettings, clean_wave, frame_count
 from denoise_vc.vc.metrics import dtw_pairs
+from denoise_vc.vc.vocoders import world_layout
 from denoise_vc.vc.world import WorldLayout, analyse, mcep_to_spectrum
 
 KIND = "vc_gmm"
@@ -114,7 +115,7 @@ class JointDensityGMM:
             raise ConfigError(f"GMM conversion must be one of {', '.join(CONVERSIONS)}, not {self.conversion!r}")
         for name in ARRAYS:  # what `save` stores, so a loaded model converts bit for bit as the fitted one
             setattr(self, name, np.asarray(getattr(self, name), np.float64))
-        self.layout = layout_for(self.fs)
+        self.layout = world_layout(self.fs)
         self._deploy()
 
     def _deploy(self) -> None:
@@ -151,7 +152,7 @@ class JointDensityGMM:
             raise ConfigError(f"GMM needs mixtures >= 1 and max_iter >= 1, got {mixtures} and {max_iter}")
         if not pairs:
             raise ConfigError("GMM fit: no training pairs")
-        layout = layout_for(fs)
+        layout = world_layout(fs)
         spectral = slice(1, layout.order + 1)
         data = [(source_vectors(*s, fs, layout), source_vectors(*t, fs, layout)) for s, t in pairs]
         src_sd = [static_delta(s[:, spectral].astype(np.float64)) for s, _ in data]
@@ -268,10 +269,6 @@ class JointDensityGMM:
         differ = [f"{key} {mine[key]} vs {theirs[key]}" for key in MATCHING_SETTINGS if mine[key] != theirs[key]]
         if differ:
             raise ConfigError(f"{where}: the GMM was fitted with other features ({'; '.join(differ)}); refit it")
-
-
-def layout_for(fs: FeatureSettings) -> WorldLayout:
-    return WorldLayout.for_settings(fs, fs.mcep_order)
 
 
 def source_vectors(wave: np.ndarray, rate: int, fs: FeatureSettings, layout: WorldLayout) -> np.ndarray:
