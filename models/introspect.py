@@ -15,7 +15,8 @@ def receptive_field(model: nn.Module, probe_length: int = 65536) -> int:
 
     Runs in eval mode (batch statistics would couple every sample); capped by `probe_length`. The probe is
     seeded noise, not silence: a masking model's output is mask x input, so at zero input only the local
-    path would show and a recurrent model would look like a 32 ms filter.
+    path would show and a recurrent model would look like a 32 ms filter. cuDNN is off for the probe: its RNN
+    kernels refuse backward in eval mode (a GRU model could not start training on a GPU).
     """
     was_training = model.training
     model.eval()
@@ -23,8 +24,9 @@ def receptive_field(model: nn.Module, probe_length: int = 65536) -> int:
         device = next(model.parameters()).device
         probe = torch.randn(1, 1, probe_length, generator=torch.Generator().manual_seed(0)) * 0.1
         x = probe.to(device).requires_grad_(True)
-        y = model(x)
-        y[0, 0, probe_length // 2].backward()
+        with torch.backends.cudnn.flags(enabled=False):
+            y = model(x)
+            y[0, 0, probe_length // 2].backward()
         touched = torch.nonzero(x.grad[0, 0].abs() > 0).flatten()
         return int(touched[-1] - touched[0] + 1) if len(touched) else 0
     finally:

@@ -303,7 +303,9 @@ class SubbandCRN(nn.Module):
             j = len(skips) - 1 - i
             size = skips[j - 1].shape[-1] if j > 0 else self.bands
             h = layer(h + skips[j], size)
-        z = torch.matmul(h, self.expand)  # (N, 2, frames, bins)
+        # the mask in float32 whatever the network ran in: under fp16 AMP the 1e-8 below underflows to 0, so a
+        # bin where the network says 0 gave 0/0 = NaN (seen on a GPU, tens of steps into training)
+        z = torch.matmul(h, self.expand).float()  # (N, 2, frames, bins)
 
         zr, zi = z[:, 0], z[:, 1]
         zmag = torch.sqrt(zr * zr + zi * zi + 1e-8)

@@ -119,6 +119,28 @@ def test_a_fresh_subband_crn_passes_speech_through_and_gradients_are_finite():
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
 
 
+def test_subband_crn_under_fp16_autocast_stays_finite_where_its_mask_network_says_zero():
+    """On a GPU, fp16 AMP training of subband_crn hit a non-finite loss tens of steps in: the mask's 1e-8 floor
+    underflowed in fp16 and a bin where the network output 0 gave 0/0. CPU autocast to fp16 shows the same."""
+    model = build_model("subband_crn").eval()
+    with torch.no_grad():
+        model.decoder[-1].conv.weight.zero_()
+        model.decoder[-1].conv.bias.zero_()
+    x = torch.randn(2, 1, 8000) * 0.1
+    with torch.no_grad():
+        reference = model(x)
+        with torch.autocast("cpu", dtype=torch.float16):
+            mixed = model(x)
+    assert torch.isfinite(mixed).all()
+    assert torch.allclose(mixed, reference, atol=1e-4)
+    model = varied(model)  # a mask that depends on the input: fp16 features, float32 mask, same output
+    with torch.no_grad():
+        reference = model(x)
+        with torch.autocast("cpu", dtype=torch.float16):
+            mixed = model(x)
+    assert float(torch.nn.functional.cosine_similarity(mixed.flatten(), reference.flatten(), dim=0)) > 0.99
+
+
 LEARNING = [
     "data.segment_length=4096",
     "data.items_per_epoch=64",
