@@ -29,12 +29,17 @@ import torch
 
 from denoise_vc.cli import main as cli
 from denoise_vc.config import compose_config, resolve_paths
+from denoise_vc.errors import ConfigError
 from denoise_vc.models import MODELS
 
 SMALL = {  # overrides that keep each model's step in the tens of milliseconds on a GPU
     "diffusion": ["model.levels=6"],
     "transformer_unet": [],
     "wave_unet": [],
+}
+VC_MODELS = {  # the VC models train on the built-in voices: parallel pairs for wgmm, speaker folders for StarGAN
+    "wgmm_vc": [],
+    "stargan_vc": ["vc/model@model=stargan_vc", "data.speakers=builtin"],
 }
 
 
@@ -43,16 +48,31 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
+def _timed_step(solver, batch, device: str, losses: list[float]) -> float:
+    """One optimiser step through the solver's own loss and grad scaler; its seconds."""
+    _sync(device)
+    started = time.perf_counter()
+    solver.optimizer.zero_grad(set_to_none=True)
+    loss = solver.train_loss(batch)
+    solver.scaler.scale(loss).backward()
+    solver.scaler.step(solver.optimizer)
+    solver.scaler.update()
+    _sync(device)
+    losses.append(float(loss.detach()))
+    return time.perf_counter() - started
+
+
 def amp_steps(name: str, device: str, amp: bool, steps: int, root: Path, quick: bool) -> dict:
     """Median step time, peak memory and finiteness of `steps` Solver training steps of one model."""
-    if name == "wgmm_vc":
+    if name in VC_MODELS:
         from denoise_vc.solvers.vc import build_vc_solver
 
         utterances = 4 if quick else 16
         cfg = compose_config(
             [
                 f"run_dir={root / name / str(amp)}",
-                f"data.prepared_dir={root / 'vc_prep'}",
+                f"data.prepared_dir={root / name / 'prep'}",
+                *VC_MODELS[name],
                 f"data.builtin.utterances.train={utterances}",
                 "data.builtin.utterances.valid=1",
                 "data.builtin.utterances.test=1",
@@ -89,19 +109,11 @@ def amp_steps(name: str, device: str, amp: bool, steps: int, root: Path, quick: 
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
     solver.model.train()
-    for index, batch in enumerate(solver.train_loader()):
-        if index >= steps:
-            break
-        _sync(device)
-        started = time.perf_counter()
-        solver.optimizer.zero_grad(set_to_none=True)
-        loss = solver.train_loss(batch)
-        solver.scaler.scale(loss).backward()
-        solver.scaler.step(solver.optimizer)
-        solver.scaler.update()
-        _sync(device)
-        times.append(time.perf_counter() - started)
-        losses.append(float(loss.detach()))
+    while len(times) < steps:  # a small VC corpus holds fewer batches than `steps`: go round again
+        for batch in solver.train_loader():
+            if len(times) >= steps:
+                break
+            times.append(_timed_step(solver, batch, device, losses))
     return {
         "model": name,
         "amp": amp,
@@ -195,6 +207,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes, to check the script on a CPU")
     parser.add_argument("--out", default="gpu_check.json")
     parser.add_argument("--parts", default="amp,sweep,ddp,denoise")
+    parser.add_argument("--models", default=",".join(sorted(MODELS)), help="the models of the AMP part")
     args = parser.parse_args()
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         sys.exit("no CUDA GPU here: run this on a GPU machine, or use --device cpu --quick to check the script")
@@ -205,35 +218,48 @@ def main() -> None:
         "started": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
     began = time.monotonic()
+    out = Path(args.out)
+
+    def record(key: str, run) -> None:
+        """One part's figures, or its error: a failing part must not cost the others (a lease is short)."""
+        try:
+            report[key] = run()
+        except Exception as error:  # noqa: BLE001 - the report names it and the next part runs
+            report[key] = {"error": f"{type(error).__name__}: {error}"}
+        print(f"{key}:", report[key], flush=True)
+        report["total_s"] = time.monotonic() - began
+        out.write_text(json.dumps(report, indent=1))
+
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         if "amp" in parts:
-            rows = []
-            print("| model | fp32 ms/step | AMP ms/step | AMP speed-up | AMP peak MB | finite |")
+            print("| model | fp32 ms/step | AMP ms/step | AMP speed-up | peak MB fp32 / AMP | finite |")
             print("|---|---|---|---|---|---|")
-            for name in sorted(MODELS):
-                fp32 = amp_steps(name, args.device, False, args.steps, root, args.quick)
-                amp = amp_steps(name, args.device, True, args.steps, root, args.quick)
-                rows += [fp32, amp]
-                print(
-                    f"| {name} | {fp32['step_ms']:.1f} | {amp['step_ms']:.1f} | "
-                    f"{fp32['step_ms'] / amp['step_ms']:.2f}x | {amp['peak_mb']:.0f} | "
-                    f"{fp32['finite'] and amp['finite']} |",
-                    flush=True,
-                )
-            report["amp"] = rows
+            for name in args.models.split(","):
+                record(f"amp_{name}", lambda name=name: amp_pair(name, args, root))
         if "sweep" in parts:
-            report["sweep"] = sweep_overlap(root, args.device, args.quick)
-            print("sweep:", report["sweep"], flush=True)
+            record("sweep", lambda: sweep_overlap(root, args.device, args.quick))
         if "ddp" in parts:
-            report["data_parallel"] = data_parallel(root, args.device, args.quick)
-            print("data-parallel:", report["data_parallel"], flush=True)
+            record("data_parallel", lambda: data_parallel(root, args.device, args.quick))
         if "denoise" in parts:
-            report["denoise"] = long_file_rtf(root, args.device, args.quick)
-            print("denoise:", report["denoise"], flush=True)
-    report["total_s"] = time.monotonic() - began
-    Path(args.out).write_text(json.dumps(report, indent=1))
-    print(f"total {report['total_s']:.0f} s; wrote {args.out}")
+            record("denoise", lambda: long_file_rtf(root, args.device, args.quick))
+    print(f"total {report['total_s']:.0f} s; wrote {out}")
+
+
+def amp_pair(name: str, args: argparse.Namespace, root: Path) -> dict:
+    """fp32 and AMP steps of one model, printed as a table row."""
+    fp32 = amp_steps(name, args.device, False, args.steps, root, args.quick)
+    try:
+        amp = amp_steps(name, args.device, True, args.steps, root, args.quick)
+    except ConfigError as refusal:  # a model that refuses AMP (StarGAN's two optimisers) keeps its fp32 row
+        print(f"| {name} | {fp32['step_ms']:.1f} | refused | - | {fp32['peak_mb']:.0f} / - | {fp32['finite']} |")
+        return {"fp32": fp32, "amp_refused": str(refusal)}
+    print(
+        f"| {name} | {fp32['step_ms']:.1f} | {amp['step_ms']:.1f} | {fp32['step_ms'] / amp['step_ms']:.2f}x | "
+        f"{fp32['peak_mb']:.0f} / {amp['peak_mb']:.0f} | {fp32['finite'] and amp['finite']} |",
+        flush=True,
+    )
+    return {"fp32": fp32, "amp": amp}
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Training throughput: one process against Ray Train data-parallel workers, and the cost of Ray itself.
 
-    python benchmarks/scale.py [--epochs 4] [--items 96] [--gpu]
+    python benchmarks/scale.py [--epochs 4] [--items 96] [--gpu | --gpu-only]
 
 Each row is one `denoise-vc train` in a fresh subprocess on generated speech (subband_crn, the shipped
 model's recipe at 2 s segments and a global batch of 12): items/s is the median over epochs after the first
@@ -78,6 +78,7 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=96, help="items per epoch (global)")
     parser.add_argument("--gpu", action="store_true", help="also one GPU (fp32, AMP) and all GPUs on Ray")
     parser.add_argument("--cpus", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--gpu-only", action="store_true", help="only the GPU rows (a short device lease)")
     args = parser.parse_args()
     base = [*RECIPE, f"solver.epochs={args.epochs}", f"data.items_per_epoch={args.items}"]
     cpu = [*base, "device=cpu"]
@@ -90,6 +91,8 @@ def main() -> None:
         half = args.cpus // 2
         ray2 = [*cpu, "trainer.workers=2", f"trainer.cpus_per_worker={half}"]
         setups.append((f"Ray Train, 2 workers x {half} threads", ray2, half))
+    if args.gpu_only:
+        setups, args.gpu = [], True
     if args.gpu:
         import torch
 
