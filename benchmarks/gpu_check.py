@@ -6,7 +6,7 @@ a GPU, data-parallel training runs on the visible GPUs, and `denoise` keeps up w
 
 1. AMP: for each registered model, `--steps` real Solver training steps (its own loss path, GradScaler,
    skipped-step accounting) in fp32 and under AMP: every loss finite, median step time, AMP speed-up, peak
-   GPU memory.
+   GPU memory (a model that refuses AMP, StarGAN with its two optimisers, keeps its fp32 row).
 2. A 4-trial Ray Tune sweep with tune.resources.gpu=0.25: the trials' running intervals must overlap.
 3. Data-parallel Ray Train on all visible GPUs (trainer.gpu=true; NCCL), items/s.
 4. `denoise-vc denoise` of a 10-minute generated recording with the shipped model: real-time factor.
@@ -200,6 +200,25 @@ def long_file_rtf(root: Path, device: str, quick: bool) -> dict:
     return {"exit_code": code, "audio_s": len(signal) / rate, "seconds": seconds, "rtf": seconds * rate / len(signal)}
 
 
+def amp_pair(name: str, args: argparse.Namespace, root: Path) -> dict:
+    """fp32 and AMP steps of one model, printed as a table row."""
+    fp32 = amp_steps(name, args.device, False, args.steps, root, args.quick)
+    try:
+        amp = amp_steps(name, args.device, True, args.steps, root, args.quick)
+    except ConfigError as refusal:  # a model that refuses AMP (StarGAN's two optimisers) keeps its fp32 row
+        print(
+            f"| {name} | {fp32['step_ms']:.1f} | refused | - | {fp32['peak_mb']:.0f} / - | {fp32['finite']} |",
+            flush=True,
+        )
+        return {"fp32": fp32, "amp_refused": str(refusal)}
+    print(
+        f"| {name} | {fp32['step_ms']:.1f} | {amp['step_ms']:.1f} | {fp32['step_ms'] / amp['step_ms']:.2f}x | "
+        f"{fp32['peak_mb']:.0f} / {amp['peak_mb']:.0f} | {fp32['finite'] and amp['finite']} |",
+        flush=True,
+    )
+    return {"fp32": fp32, "amp": amp}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda")
@@ -244,22 +263,6 @@ def main() -> None:
         if "denoise" in parts:
             record("denoise", lambda: long_file_rtf(root, args.device, args.quick))
     print(f"total {report['total_s']:.0f} s; wrote {out}")
-
-
-def amp_pair(name: str, args: argparse.Namespace, root: Path) -> dict:
-    """fp32 and AMP steps of one model, printed as a table row."""
-    fp32 = amp_steps(name, args.device, False, args.steps, root, args.quick)
-    try:
-        amp = amp_steps(name, args.device, True, args.steps, root, args.quick)
-    except ConfigError as refusal:  # a model that refuses AMP (StarGAN's two optimisers) keeps its fp32 row
-        print(f"| {name} | {fp32['step_ms']:.1f} | refused | - | {fp32['peak_mb']:.0f} / - | {fp32['finite']} |")
-        return {"fp32": fp32, "amp_refused": str(refusal)}
-    print(
-        f"| {name} | {fp32['step_ms']:.1f} | {amp['step_ms']:.1f} | {fp32['step_ms'] / amp['step_ms']:.2f}x | "
-        f"{fp32['peak_mb']:.0f} / {amp['peak_mb']:.0f} | {fp32['finite'] and amp['finite']} |",
-        flush=True,
-    )
-    return {"fp32": fp32, "amp": amp}
 
 
 if __name__ == "__main__":

@@ -48,6 +48,15 @@ def test_wave_unet_receptive_field_grows_with_depth():
     assert deeper > 2 * shallow
 
 
+def test_a_recurrent_model_has_a_receptive_field_and_trains_on_after_the_probe():
+    """subband_crn's GRU: the probe (eval mode, backward) must work where cuDNN runs it, and give the model back
+    in training mode. On CUDA cuDNN refuses an RNN backward in eval mode; the probe switches cuDNN off."""
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = build_model("subband_crn").to(device).train()
+    assert receptive_field(model, 16000) > 8000  # the whole-utterance GRU sees far beyond one STFT window
+    assert model.training
+
+
 @pytest.mark.parametrize("attention", ["time", "dual_path"])
 @pytest.mark.parametrize("name", ["transformer_unet", "pixelshuffle_transformer_ae"])
 @pytest.mark.parametrize("length", [1, 777, 5120])
