@@ -72,6 +72,36 @@ def run(name: str, overrides: list[str], threads: int, root: Path) -> dict:
     }
 
 
+def cpu_setups(base: list[str], cpus: int) -> list[tuple[str, list[str], int]]:
+    """One process on 1 and on all threads, and two Ray Train workers (of 1 and, with >= 4 CPUs, half the threads)."""
+    cpu = [*base, "device=cpu"]
+    setups = [
+        ("1 process, 1 thread", cpu, 1),
+        (f"1 process, {cpus} threads", cpu, cpus),
+        ("Ray Train, 2 workers x 1 thread", [*cpu, "trainer.workers=2"], 1),
+    ]
+    if cpus >= 4:
+        half = cpus // 2
+        ray2 = [*cpu, "trainer.workers=2", f"trainer.cpus_per_worker={half}"]
+        setups.append((f"Ray Train, 2 workers x {half} threads", ray2, half))
+    return setups
+
+
+def gpu_setups(base: list[str]) -> list[tuple[str, list[str], int]]:
+    """One GPU in fp32 and under AMP, and every visible GPU on Ray Train (AMP) when there are several."""
+    import torch
+
+    setups = [
+        ("1 GPU, fp32", [*base, "device=cuda", "solver.amp=false"], 4),
+        ("1 GPU, AMP", [*base, "device=cuda", "solver.amp=true"], 4),
+    ]
+    gpus = torch.cuda.device_count()
+    if gpus > 1:
+        ray = [*base, f"trainer.workers={gpus}", "trainer.gpu=true", "solver.amp=true"]
+        setups.append((f"Ray Train, {gpus} GPUs, AMP", ray, 4))
+    return setups
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=4)
@@ -81,28 +111,9 @@ def main() -> None:
     parser.add_argument("--gpu-only", action="store_true", help="only the GPU rows (a short device lease)")
     args = parser.parse_args()
     base = [*RECIPE, f"solver.epochs={args.epochs}", f"data.items_per_epoch={args.items}"]
-    cpu = [*base, "device=cpu"]
-    setups = [
-        ("1 process, 1 thread", cpu, 1),
-        (f"1 process, {args.cpus} threads", cpu, args.cpus),
-        ("Ray Train, 2 workers x 1 thread", [*cpu, "trainer.workers=2"], 1),
-    ]
-    if args.cpus >= 4:
-        half = args.cpus // 2
-        ray2 = [*cpu, "trainer.workers=2", f"trainer.cpus_per_worker={half}"]
-        setups.append((f"Ray Train, 2 workers x {half} threads", ray2, half))
-    if args.gpu_only:
-        setups, args.gpu = [], True
-    if args.gpu:
-        import torch
-
-        gpus = torch.cuda.device_count()
-        setups += [
-            ("1 GPU, fp32", [*base, "device=cuda", "solver.amp=false"], 4),
-            ("1 GPU, AMP", [*base, "device=cuda", "solver.amp=true"], 4),
-        ]
-        if gpus > 1:
-            setups.append((f"Ray Train, {gpus} GPUs, AMP", [*base, f"trainer.workers={gpus}", "trainer.gpu=true"], 4))
+    setups = [] if args.gpu_only else cpu_setups(base, args.cpus)
+    if args.gpu or args.gpu_only:
+        setups += gpu_setups(base)
     print(f"# {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} CPUs, {args.items} items x {args.epochs} epochs")
     print("| setup | items/s | start-up s | wall s | peak memory per process (MB) |")
     print("|---|---|---|---|---|")
