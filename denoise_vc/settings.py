@@ -14,6 +14,8 @@ from denoise_vc.errors import ConfigError
 
 HUGE = 1e9
 RULES: dict[str, tuple[float, float, bool]] = {
+    "seed": (0, 2**32 - 1, True),
+    "solver.seed": (0, 2**32 - 1, True),
     "solver.lr": (0, 10.0, False),
     "solver.epochs": (0, HUGE, True),
     "solver.max_minutes": (0, HUGE, False),

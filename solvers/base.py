@@ -101,9 +101,20 @@ def config_changes(saved: dict[str, Any], new: dict[str, Any]) -> list[str]:
     for key in sorted(set(old_flat) | set(new_flat)):
         if any(key == allowed or key.startswith(allowed + ".") for allowed in RESUMABLE_CHANGES):
             continue
-        if old_flat.get(key, "<absent>") != new_flat.get(key, "<absent>"):
+        if old_flat.get(key) != new_flat.get(key):  # a key added later with a null default changes nothing
             changes.append(f"{key}: {old_flat.get(key, '<absent>')} -> {new_flat.get(key, '<absent>')}")
     return changes
+
+
+def training_seed(cfg: DictConfig) -> int:
+    """`solver.seed` (initial weights, training mixtures, dropout), else the top-level `seed`; only the latter
+    picks the data split, so repeats of a training with other solver seeds share their test material."""
+    chosen = cfg.solver.get("seed")
+    if chosen is None:
+        return int(cfg.seed)
+    if isinstance(chosen, bool) or not isinstance(chosen, int):
+        raise ConfigError(f"solver.seed must be a whole number or null, not {chosen!r}")
+    return chosen
 
 
 class Solver:
@@ -396,7 +407,7 @@ class Solver:
                 print(f"resuming {self.run_dir} at epoch {self.epoch + 1}")
         if not resumed:
             self._init_from()
-        seed = int(self.cfg.seed)
+        seed = training_seed(self.cfg)
         budget = float(self.scfg.max_minutes or 0) * 60.0
         started = time.monotonic()
         stop_reason = "finished" if self.epoch < int(self.scfg.epochs) else "already finished"

@@ -18,6 +18,7 @@ from denoise_vc.losses import build_loss
 from denoise_vc.models import MODELS, build_model
 from denoise_vc.models.normalized import NORMALIZATIONS
 from denoise_vc.settings import check_settings
+from denoise_vc.solvers.base import training_seed
 from denoise_vc.solvers.denoise import DenoiseSolver
 from denoise_vc.solvers.diffusion import DiffusionSolver
 from denoise_vc.tracking import build_logger
@@ -105,7 +106,7 @@ def build_solver(cfg: DictConfig) -> DenoiseSolver:
     seed = int(cfg.seed)
     rate = int(data.sample_rate)
     # the model first: config mistakes surface before any data is loaded
-    model = build_denoiser(cfg.model, seed, rate, *denoiser_options(data))
+    model = build_denoiser(cfg.model, training_seed(cfg), rate, *denoiser_options(data))
     loss = build_denoise_loss(cfg.loss, rate)
     gain, snr_db = noise_levels(data)
     level_dbfs = parse_level(data.get("level_dbfs"), "data.level_dbfs")
@@ -116,7 +117,7 @@ def build_solver(cfg: DictConfig) -> DenoiseSolver:
         int(data.segment_length),
         int(data.items_per_epoch),
         mix_settings(data, train=True),
-        seed,
+        training_seed(cfg),
         gain=gain,
         snr_db=snr_db,
         level_dbfs=level_dbfs,

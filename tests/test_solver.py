@@ -286,3 +286,39 @@ def test_resume_refuses_other_settings_in_one_line_but_accepts_budgets_and_force
     assert main(["train", *run, "solver.epochs=3", "loss=peak_l1", "solver.resume=force"]) == 0
     history = json.loads((Path(tiny_overrides[0].split("=", 1)[1]) / "history.json").read_text())
     assert [r["epoch"] for r in history] == [1, 2, 3]
+
+
+def _weights(solver) -> torch.Tensor:
+    return torch.cat([p.detach().flatten() for p in solver.model.parameters()])
+
+
+def test_solver_seed_repeats_a_training_on_the_same_split_with_other_draws(tiny_overrides):
+    plain = make_solver(tiny_overrides)
+    same = make_solver([*tiny_overrides, "solver.seed=0"])  # the top-level seed is 0
+    other = make_solver([*tiny_overrides, "solver.seed=7"])
+    assert torch.equal(_weights(plain), _weights(same))  # null means the top-level seed: runs as before
+    assert torch.equal(plain.train_set[0][0], same.train_set[0][0])
+    assert not torch.allclose(_weights(plain), _weights(other))  # other initial weights ...
+    assert not torch.allclose(plain.train_set[0][0], other.train_set[0][0])  # ... and other training mixtures
+    for a, b in zip(plain.train_set.corpus.clean, other.train_set.corpus.clean):  # but the same split
+        assert np.array_equal(a, b)
+    for i in range(len(plain.valid_set)):  # and the same validation items to select on
+        assert all(torch.equal(x, y) for x, y in zip(plain.valid_set[i], other.valid_set[i]))
+
+
+def test_a_run_saved_before_a_null_defaulted_setting_existed_still_resumes():
+    from denoise_vc.solvers.base import config_changes
+
+    saved = {"solver": {"lr": 0.001}}
+    assert config_changes(saved, {"solver": {"lr": 0.001, "seed": None}}) == []
+    assert config_changes(saved, {"solver": {"lr": 0.001, "seed": 3}}) == ["solver.seed: <absent> -> 3"]
+
+
+@pytest.mark.parametrize("value", ["abc", "true", "1.5", "-1"])
+def test_a_bad_solver_seed_is_refused_in_one_line_before_any_run_folder(tiny_overrides, capsys, value):
+    from denoise_vc.cli import main
+
+    assert main(["train", *tiny_overrides, f"solver.seed={value}"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "solver.seed" in err, err
+    assert not Path(tiny_overrides[0].split("=", 1)[1]).exists()
