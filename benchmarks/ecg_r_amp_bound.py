@@ -58,7 +58,7 @@ def scale_errors(clean: np.ndarray, noisy: np.ndarray, beats: np.ndarray, method
     if method == "band":
         t_all, x_all = band_filter(clean, RATE, (5.0, 30.0)), band_filter(noisy, RATE, (5.0, 30.0))
     elif method == "whitened":
-        t_all, x_all = lfilter(ar, [1.0], clean - clean.mean()), lfilter(ar, [1.0], noisy - clean.mean())
+        t_all, x_all = lfilter(ar, [1.0], clean - clean.mean()), lfilter(ar, [1.0], noisy - noisy.mean())
     heights = r_amplitudes(clean, beats, RATE)
     errors = []
     for b, height in zip(beats, heights):
@@ -69,7 +69,7 @@ def scale_errors(clean: np.ndarray, noisy: np.ndarray, beats: np.ndarray, method
             local_ar = whitener(noisy[around] - clean[around], 24)
             lo = around.start
             t_all = lfilter(local_ar, [1.0], clean[around] - clean[around].mean())
-            x_all = lfilter(local_ar, [1.0], noisy[around] - clean[around].mean())
+            x_all = lfilter(local_ar, [1.0], noisy[around] - noisy[around].mean())
             t, x = t_all[b - w - lo : b + w + 1 - lo], x_all[b - w - lo : b + w + 1 - lo]
         else:
             t, x = t_all[b - w : b + w + 1], x_all[b - w : b + w + 1]
