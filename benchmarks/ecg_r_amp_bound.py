@@ -29,22 +29,14 @@ from scipy.signal import lfilter
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import header  # noqa: E402
-from ecg_real import NOISE_DIR, RATE, SEED, mix_at, test_noise, test_records  # noqa: E402
+from ecg_real import RATE, SEED, test_mixes, test_noise, test_records  # noqa: E402
 from real_speech import ModelSystem  # noqa: E402
 
-from denoise_vc.audio import load_audio  # noqa: E402
-from denoise_vc.data.sources import time_bounds  # noqa: E402
 from denoise_vc.ecg_metrics import MIN_R_AMPLITUDE, band_filter, r_amplitude_error, r_amplitudes  # noqa: E402
 
 LEVELS_DB = (-6.0, 0.0, 6.0)
 HALF_WINDOW_S = 0.08
 LOCAL_NOISE_S = 2.0
-
-
-def training_noise(name: str) -> np.ndarray:
-    x = load_audio(NOISE_DIR / f"{name}.hea", RATE, channel=0)[0][0].astype(np.float64)
-    lo, hi = time_bounds(len(x), "train", {"valid": 0.1, "test": 0.1})
-    return x[lo:hi]
 
 
 def whitener(noise: np.ndarray, order: int) -> np.ndarray:
@@ -64,13 +56,12 @@ def scale_errors(clean: np.ndarray, noisy: np.ndarray, beats: np.ndarray, method
     for b, height in zip(beats, heights):
         if abs(height) < MIN_R_AMPLITUDE or b - w < 0 or b + w + 1 > clean.size:
             continue
-        if method == "local":
-            around = slice(max(0, b - int(LOCAL_NOISE_S * RATE)), b + int(LOCAL_NOISE_S * RATE))
-            local_ar = whitener(noisy[around] - clean[around], 24)
-            lo = around.start
-            t_all = lfilter(local_ar, [1.0], clean[around] - clean[around].mean())
-            x_all = lfilter(local_ar, [1.0], noisy[around] - noisy[around].mean())
-            t, x = t_all[b - w - lo : b + w + 1 - lo], x_all[b - w - lo : b + w + 1 - lo]
+        if method == "local":  # whiten the 4 s around this beat with its own noise's AR model
+            lo = max(0, b - int(LOCAL_NOISE_S * RATE))
+            c, n = clean[lo : b + int(LOCAL_NOISE_S * RATE)], noisy[lo : b + int(LOCAL_NOISE_S * RATE)]
+            local_ar = whitener(n - c, 24)
+            keep = slice(b - w - lo, b + w + 1 - lo)
+            t, x = lfilter(local_ar, [1.0], c - c.mean())[keep], lfilter(local_ar, [1.0], n - n.mean())[keep]
         else:
             t, x = t_all[b - w : b + w + 1], x_all[b - w : b + w + 1]
         t, x = t - t.mean(), x - x.mean()
@@ -93,15 +84,14 @@ def main() -> None:
     torch.set_num_threads(1)
     records = test_records(args.minutes)
     noise = test_noise("ma")
-    ar = whitener(training_noise("ma"), 24)
+    ar = whitener(test_noise("ma", "train"), 24)
     models = {name: ModelSystem(path) for name, _, path in (c.partition("=") for c in args.checkpoint)}
     print(header("Oracle floors of the R-amplitude error under real muscle artefact", SEED))
     beats = sum(len(b) for _, b in records)
     print(f"# {len(records)} test records x {args.minutes:g} min, {beats} annotated beats; window +-{HALF_WINDOW_S}s")
     table: dict[str, list[str]] = {}
     for snr in LEVELS_DB:
-        rng = np.random.default_rng([SEED, int(snr * 10) + 100, len("ma")])  # ecg_real.py's draw of offsets
-        mixes = [mix_at(clean, noise, snr, int(rng.integers(len(noise)))) for clean, _ in records]
+        mixes = test_mixes(records, noise, "ma", snr)  # ecg_real.py's mixtures
         rows = {
             "noisy input": [r_amplitude_error(x, c, a, RATE) for (c, a), x in zip(records, mixes)],
             "band-pass 0.5-40 Hz": [

@@ -52,10 +52,17 @@ def test_records(minutes: float) -> list[tuple[np.ndarray, np.ndarray]]:
     return [(clean[:n].astype(np.float64), beats[beats < n]) for clean, beats in zip(corpus.clean, corpus.beats)]
 
 
-def test_noise(name: str) -> np.ndarray:
+def test_noise(name: str, split: str = "test") -> np.ndarray:
+    """The NSTDB noise record `name`, cut to `split`'s stretch in time (the test stretch unless told)."""
     x = load_audio(NOISE_DIR / f"{name}.hea", RATE, channel=0)[0][0].astype(np.float64)
-    lo, hi = time_bounds(len(x), "test", {"valid": 0.1, "test": 0.1})
+    lo, hi = time_bounds(len(x), split, {"valid": 0.1, "test": 0.1})
     return x[lo:hi]
+
+
+def test_mixes(records: list, noise: np.ndarray, noise_name: str, snr_db: float) -> list[np.ndarray]:
+    """Each test record plus `noise` at `snr_db` from the benchmark's fixed random offsets for this condition."""
+    rng = np.random.default_rng([SEED, int(snr_db * 10) + 100, len(noise_name)])
+    return [mix_at(clean, noise, snr_db, int(rng.integers(len(noise)))) for clean, _ in records]
 
 
 def mix_at(clean: np.ndarray, noise: np.ndarray, snr_db: float, offset: int) -> np.ndarray:
@@ -116,10 +123,7 @@ def main() -> None:
     print(f"{'noise':<9} {'system':<12} {'R Se':>6} {'R PP':>6} {'R F1':>6} {'R-amp %':>8} {'bandSNR':>8} {'RTF':>7}")
     rows = []
     for noise_name, snr in CONDITIONS:
-        rng = np.random.default_rng([SEED, int(snr * 10) + 100, len(noise_name)])
-        mixes = [
-            mix_at(clean, noises[noise_name], snr, int(rng.integers(len(noises[noise_name])))) for clean, _ in records
-        ]
+        mixes = test_mixes(records, noises[noise_name], noise_name, snr)
         for system, fn in systems.items():
             scores, elapsed, detail = [], 0.0, []
             for (clean, annotated), noisy in zip(records, mixes):

@@ -103,10 +103,10 @@ def build_denoise_loss(loss_cfg, sample_rate: int | None = None) -> torch.nn.Mod
 def build_solver(cfg: DictConfig) -> DenoiseSolver:
     check_settings(cfg)
     data = cfg.data
-    seed = int(cfg.seed)
+    seed, train_seed = int(cfg.seed), training_seed(cfg)  # the split's seed, the training draws' seed
     rate = int(data.sample_rate)
     # the model first: config mistakes surface before any data is loaded
-    model = build_denoiser(cfg.model, training_seed(cfg), rate, *denoiser_options(data))
+    model = build_denoiser(cfg.model, train_seed, rate, *denoiser_options(data))
     loss = build_denoise_loss(cfg.loss, rate)
     gain, snr_db = noise_levels(data)
     level_dbfs = parse_level(data.get("level_dbfs"), "data.level_dbfs")
@@ -117,7 +117,7 @@ def build_solver(cfg: DictConfig) -> DenoiseSolver:
         int(data.segment_length),
         int(data.items_per_epoch),
         mix_settings(data, train=True),
-        training_seed(cfg),
+        train_seed,
         gain=gain,
         snr_db=snr_db,
         level_dbfs=level_dbfs,
