@@ -17,7 +17,8 @@ Systems, on the same train pairs and the same WORLD features at 5 ms:
 Each converts the test sources: clean; with real noise at 5 dB SNR (../shared/data/noise_open, cut only from
 the last 10 % of each recording, which no denoiser or VC model trains on); and that noisy source cleaned first
 by RNNoise and by this package's shipped default denoiser (with --adapt-denoiser M, also by that denoiser
-finetuned for M minutes on the corpus's own training sources: `train preset=real_speech solver.init_from=default`).
+finetuned for M minutes on the corpus's own training sources: `train preset=real_speech solver.init_from=default`;
+--adapt-override changes that training, e.g. `model=demucs solver.init_from=null` for a larger front-end).
 With --robust-vc M the wGMM is then finetuned M minutes with `data.front_end` on that front-end: its training
 sources both clean and noisy-then-denoised (--robust-copies copies at --robust-snr dB; noise from the training
 stretches only; clean targets), and converts every input again as "wgmm-robust": the VC model learns the
@@ -131,7 +132,7 @@ def adapt_denoiser(train: list, out: Path, args: argparse.Namespace) -> Path:
     command = [
         sys.executable, "-m", "denoise_vc.cli", "train", "preset=real_speech", f"data.root={data}",
         f"run_dir={run}", "solver.init_from=default", "solver.lr=1.0e-3",
-        f"solver.max_minutes={args.adapt_denoiser}", "solver.progress=false",
+        f"solver.max_minutes={args.adapt_denoiser}", "solver.progress=false", *args.adapt_override,
     ]  # fmt: skip
     with open(out / "adapt_denoiser.log", "w") as log:
         subprocess.run(command, check=True, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
@@ -304,6 +305,12 @@ def main() -> None:
     parser.add_argument("--denoiser", default="default", help="front-end checkpoint (default: the shipped model)")
     parser.add_argument(
         "--adapt-denoiser", type=float, default=0.0, help="minutes: also finetune the shipped denoiser on each corpus"
+    )
+    parser.add_argument(
+        "--adapt-override",
+        action="append",
+        default=[],
+        help="train override of the adaptation only (e.g. model=demucs solver.init_from=null: another front-end)",
     )
     parser.add_argument(
         "--robust-vc", type=float, default=0.0, help="minutes: also finetune wGMM on clean + denoised sources"
