@@ -29,7 +29,7 @@ from scipy.signal import lfilter
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import header  # noqa: E402
-from ecg_real import RATE, SEED, test_mixes, test_noise, test_records  # noqa: E402
+from ecg_real import RATE, SEED, noise_stretch, test_mixes, test_records  # noqa: E402
 from real_speech import ModelSystem  # noqa: E402
 
 from denoise_vc.ecg_metrics import MIN_R_AMPLITUDE, band_filter, r_amplitude_error, r_amplitudes  # noqa: E402
@@ -57,8 +57,8 @@ def scale_errors(clean: np.ndarray, noisy: np.ndarray, beats: np.ndarray, method
         if abs(height) < MIN_R_AMPLITUDE or b - w < 0 or b + w + 1 > clean.size:
             continue
         if method == "local":  # whiten the 4 s around this beat with its own noise's AR model
-            lo = max(0, b - int(LOCAL_NOISE_S * RATE))
-            c, n = clean[lo : b + int(LOCAL_NOISE_S * RATE)], noisy[lo : b + int(LOCAL_NOISE_S * RATE)]
+            lo, hi = max(0, b - int(LOCAL_NOISE_S * RATE)), b + int(LOCAL_NOISE_S * RATE)
+            c, n = clean[lo:hi], noisy[lo:hi]
             local_ar = whitener(n - c, 24)
             keep = slice(b - w - lo, b + w + 1 - lo)
             t, x = lfilter(local_ar, [1.0], c - c.mean())[keep], lfilter(local_ar, [1.0], n - n.mean())[keep]
@@ -83,8 +83,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     records = test_records(args.minutes)
-    noise = test_noise("ma")
-    ar = whitener(test_noise("ma", "train"), 24)
+    noise = noise_stretch("ma")
+    ar = whitener(noise_stretch("ma", "train"), 24)
     models = {name: ModelSystem(path) for name, _, path in (c.partition("=") for c in args.checkpoint)}
     print(header("Oracle floors of the R-amplitude error under real muscle artefact", SEED))
     beats = sum(len(b) for _, b in records)

@@ -52,7 +52,7 @@ def test_records(minutes: float) -> list[tuple[np.ndarray, np.ndarray]]:
     return [(clean[:n].astype(np.float64), beats[beats < n]) for clean, beats in zip(corpus.clean, corpus.beats)]
 
 
-def test_noise(name: str, split: str = "test") -> np.ndarray:
+def noise_stretch(name: str, split: str = "test") -> np.ndarray:
     """The NSTDB noise record `name`, cut to `split`'s stretch in time (the test stretch unless told)."""
     x = load_audio(NOISE_DIR / f"{name}.hea", RATE, channel=0)[0][0].astype(np.float64)
     lo, hi = time_bounds(len(x), split, {"valid": 0.1, "test": 0.1})
@@ -115,7 +115,7 @@ def main() -> None:
             [m(x.astype(np.float32), r) for m in ms], axis=0, dtype=np.float64
         )
     records = test_records(args.minutes)
-    noises = {name: test_noise(name) for name in {n for n, _ in CONDITIONS}}
+    noises = {name: noise_stretch(name) for name in {n for n, _ in CONDITIONS}}
     print(header("ECG denoising on held-out MIT-BIH records + held-out NSTDB noise", SEED))
     seconds = sum(c.size for c, _ in records) / RATE
     beats = sum(len(b) for _, b in records)
