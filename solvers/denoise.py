@@ -11,6 +11,7 @@ from denoise_vc.audio import write_audio_atomic
 from denoise_vc.curriculum import schedule_from_config
 from denoise_vc.data.datasets import FixedSet, TrainSet
 from denoise_vc.data.levels import noise_levels, validation_levels
+from denoise_vc.ecg_metrics import beat_matching, detect_r_peaks
 from denoise_vc.errors import ConfigError
 from denoise_vc.evaluation import denoise_batches, noisy_at
 from denoise_vc.losses import si_sdr_torch
@@ -20,17 +21,21 @@ from denoise_vc.solvers.base import Solver
 from denoise_vc.tracking import ExperimentLogger
 
 
-def valid_mix_weights(solver_cfg, sample_rate: int) -> dict[str, float]:
-    """Checked `solver.valid_metric` (and `solver.valid_mix` weights when it is `mix`); PESQ needs 8 or 16 kHz."""
+def valid_mix_weights(solver_cfg, data_cfg) -> dict[str, float]:
+    """Checked `solver.valid_metric` (and `solver.valid_mix` weights when it is `mix`); PESQ needs 8 or 16 kHz,
+    the R-peak F1 needs heartbeat data (`data.peaks`)."""
     metric = str(solver_cfg.valid_metric)
-    choices = ("si_sdr", "si_sdr_i", "loss", "pesq", "stoi", "mix")
+    choices = ("si_sdr", "si_sdr_i", "loss", "pesq", "stoi", "r_f1", "mix")
     if metric not in choices:
         raise ConfigError(f"solver.valid_metric must be one of {', '.join(choices)}, got {metric!r}")
+    if metric == "r_f1" and not data_cfg.get("peaks"):
+        raise ConfigError("solver.valid_metric=r_f1 scores R peaks: it needs ECG or heartbeat data (data.peaks=true)")
     weights = dict(solver_cfg.get("valid_mix") or {}) if metric == "mix" else {}
     if metric == "mix" and (not weights or not set(weights) <= {"si_sdr", "pesq", "stoi"}):
         raise ConfigError(f"solver.valid_mix must weight some of si_sdr, pesq, stoi, got {weights!r}")
     if not all(np.isfinite(float(w)) for w in weights.values()):
         raise ConfigError(f"solver.valid_mix weights must be finite, got {weights!r}")
+    sample_rate = int(data_cfg.sample_rate)
     if ("pesq" in weights or metric == "pesq") and pesq_mode(sample_rate) is None:
         raise ConfigError(f"solver.valid_metric uses PESQ, defined at 8 and 16 kHz only; data is {sample_rate} Hz")
     return {k: float(v) for k, v in weights.items()}
@@ -45,9 +50,20 @@ def check_stoi_length(weights: dict[str, float], metric: str, data_cfg) -> None:
         )
 
 
+def segment_r_f1(estimate: np.ndarray, reference: np.ndarray, sample_rate: int, beats) -> list[float]:
+    """[F1] of the detector's R peaks on `estimate` against the segment's annotated beats (else the detector on
+    the clean reference), as `evaluate` scores them; [] for a segment without beats."""
+    if beats is None:
+        beats = detect_r_peaks(reference, sample_rate)
+    f1 = beat_matching(beats, detect_r_peaks(estimate, sample_rate), sample_rate)[2]
+    return [] if f1 is None else [f1]
+
+
 class DenoiseSolver(Solver):
     kind = "denoiser"
-    higher_is_better = {"loss": False, "si_sdr": True, "si_sdr_i": True, "pesq": True, "stoi": True, "mix": True}
+    higher_is_better = {
+        "loss": False, "si_sdr": True, "si_sdr_i": True, "pesq": True, "stoi": True, "r_f1": True, "mix": True,
+    }  # fmt: skip
 
     def __init__(
         self,
@@ -66,7 +82,7 @@ class DenoiseSolver(Solver):
         self.valid_levels = validation_levels(cfg.data)
         self.gain_schedule = schedule_from_config(cfg.curriculum.get("gain"))
         self.peak_schedule = schedule_from_config(cfg.curriculum.get("peak_weight"))
-        self.mix_weights = valid_mix_weights(cfg.solver, int(cfg.data.sample_rate))
+        self.mix_weights = valid_mix_weights(cfg.solver, cfg.data)
         check_stoi_length(self.mix_weights, self.metric, cfg.data)
         self.base_peak_weight = float(getattr(loss, "peak_weight", 0.0))
 
@@ -96,13 +112,13 @@ class DenoiseSolver(Solver):
 
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
-        """Loss and SI-SDR (PESQ and STOI when the validation metric uses them) averaged over the fixed
-        validation levels (the target level, or points spanning a training range), whatever the curriculum
+        """Loss and SI-SDR (PESQ, STOI or the R-peak F1 when the validation metric uses them) averaged over the
+        fixed validation levels (the target level, or points spanning a training range), whatever the curriculum
         does; `mix` is the weighted sum `solver.valid_mix` asks for."""
         self.model.eval()
         needs = {self.metric} | set(self.mix_weights) if self.metric == "mix" else {self.metric}
         sr = int(self.cfg.data.sample_rate)
-        scores: dict[str, list[float]] = {"loss": [], "si_sdr": [], "si_sdr_noisy": [], "pesq": [], "stoi": []}
+        scores: dict[str, list[float]] = {k: [] for k in ("loss", "si_sdr", "si_sdr_noisy", "pesq", "stoi", "r_f1")}
         batch = int(self.cfg.data.batch_size)
         for gain, snr_db in self.valid_levels:
             view = self.valid_set.at(gain=gain, snr_db=snr_db)
@@ -114,12 +130,20 @@ class DenoiseSolver(Solver):
                 scores["loss"] += [float(loss)] * len(items)
                 scores["si_sdr"] += si_sdr_torch(denoised.float(), clean).flatten().tolist()
                 scores["si_sdr_noisy"] += si_sdr_torch(noisy, clean).flatten().tolist()
-                for est, ref in zip(denoised.float().cpu().numpy()[:, 0], clean.cpu().numpy()[:, 0]):
+                beats = self.valid_set.beats[start : start + len(items)]
+                for est, ref, known in zip(denoised.float().cpu().numpy()[:, 0], clean.cpu().numpy()[:, 0], beats):
                     if "pesq" in needs:
                         scores["pesq"].append(pesq_score(est, ref, sr) or 1.0)
                     if "stoi" in needs:
                         scores["stoi"].append(stoi_score(est, ref, sr) or 0.0)
+                    if "r_f1" in needs:
+                        scores["r_f1"] += segment_r_f1(est, ref, sr, known)
         self.model.train()
+        if "r_f1" in needs and not scores["r_f1"]:
+            raise ConfigError(
+                "solver.valid_metric=r_f1: no validation segment has an R peak to score "
+                "(annotated, or found on the clean signal)"
+            )
         out = {k: float(np.mean(v)) for k, v in scores.items() if v and k != "si_sdr_noisy"}
         out["si_sdr_i"] = out["si_sdr"] - float(np.mean(scores["si_sdr_noisy"]))
         if self.metric == "mix":

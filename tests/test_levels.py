@@ -197,11 +197,50 @@ def test_best_checkpoint_can_be_chosen_by_pesq(tmp_path):
     assert best["best"] and sum(r["best"] for r in history if r["valid_pesq"] > best["valid_pesq"] - 1e-9) == 1
 
 
+HEARTBEAT_TINY = [
+    "data=heartbeat", "model.levels=5", "model.channels_interval=8", "data.items_per_epoch=16",
+    "data.valid_items=6", "data.builtin.utterance_s=12", "data.builtin.noise_s=20",
+    "data.builtin.utterances.train=2", "data.builtin.utterances.valid=1", "data.builtin.utterances.test=1",
+    "loss=peak_l1", "solver.progress=false",
+]  # fmt: skip
+
+
+def test_best_checkpoint_can_be_chosen_by_the_r_peak_f1_that_evaluate_reports(tmp_path):
+    """`solver.valid_metric=r_f1`: each epoch's validation F1 is the detector's R peaks on the denoised segments
+    against their beats, i.e. what `evaluate` reports for that model on the same segments, averaged over the
+    validation levels; best.pth is the epoch with the highest."""
+    from denoise_vc.checkpoint import load_model
+    from denoise_vc.evaluation import evaluate_levels
+
+    cfg = resolve_paths(
+        compose_config(
+            [
+                f"run_dir={tmp_path / 'run'}",
+                *HEARTBEAT_TINY,
+                "data.gain=[0.05,1]",
+                "solver.valid_metric=r_f1",
+                "solver.epochs=3",
+            ]
+        )
+    )
+    solver = build_solver(cfg)
+    solver.fit()
+    history = json.loads((solver.run_dir / "history.json").read_text())
+    assert len(history) == 3 and all(0.0 <= r["valid_r_f1"] <= 1.0 for r in history)
+    best = max(history, key=lambda r: r["valid_r_f1"])
+    assert best["best"] and sum(r["best"] for r in history if r["valid_r_f1"] > best["valid_r_f1"] - 1e-9) == 1
+    model, _ = load_model(solver.run_dir / "best.pth")
+    levels = evaluate_levels(model, solver.valid_set, solver.valid_levels, peaks=True)
+    assert len(levels) == 4 and min(row["r_f1_noisy"] for row in levels.values()) < 1.0  # a level to score
+    assert np.mean([row["r_f1"] for row in levels.values()]) == pytest.approx(best["valid_r_f1"], abs=1e-6)
+
+
 @pytest.mark.parametrize(
     "override, message",
     [
         ("solver.valid_metric=pesq data=heartbeat", "PESQ, defined at 8 and 16 kHz"),
         ("solver.valid_metric=stoi", "needs >= 1 s segments"),
+        ("solver.valid_metric=r_f1", "needs ECG or heartbeat data (data.peaks=true)"),
         ("solver.valid_metric=mix solver.valid_mix.pesq=nan", "solver.valid_mix weights must be finite"),
         ("data.reverb.prob=0.5", "needs data.reverb.rir"),
         ("data.reverb.prob=2", "data.reverb.prob must be in"),
