@@ -187,14 +187,20 @@ def test_a_curriculum_over_a_range_scales_every_items_noise(tmp_path):
     assert [r["noise_scale"] for r in history] == [0.0, 1.0]
 
 
+def best_row(history: list[dict], key: str) -> dict:
+    """The history row with the highest `key`, checked to be the one (and only one at that value) marked best."""
+    best = max(history, key=lambda r: r[key])
+    assert best["best"] and sum(r["best"] for r in history if r[key] > best[key] - 1e-9) == 1
+    return best
+
+
 def test_best_checkpoint_can_be_chosen_by_pesq(tmp_path):
     cfg = _tiny(tmp_path, "solver.valid_metric=pesq", "solver.epochs=2", "data.segment_length=16384")
     solver = build_solver(cfg)
     solver.fit()
     history = json.loads((solver.run_dir / "history.json").read_text())
     assert all(1.0 <= r["valid_pesq"] <= 4.6 for r in history)
-    best = max(history, key=lambda r: r["valid_pesq"])
-    assert best["best"] and sum(r["best"] for r in history if r["valid_pesq"] > best["valid_pesq"] - 1e-9) == 1
+    best_row(history, "valid_pesq")
 
 
 HEARTBEAT_TINY = [
@@ -212,23 +218,12 @@ def test_best_checkpoint_can_be_chosen_by_the_r_peak_f1_that_evaluate_reports(tm
     from denoise_vc.checkpoint import load_model
     from denoise_vc.evaluation import evaluate_levels
 
-    cfg = resolve_paths(
-        compose_config(
-            [
-                f"run_dir={tmp_path / 'run'}",
-                *HEARTBEAT_TINY,
-                "data.gain=[0.05,1]",
-                "solver.valid_metric=r_f1",
-                "solver.epochs=3",
-            ]
-        )
-    )
-    solver = build_solver(cfg)
+    settings = [f"run_dir={tmp_path / 'run'}", *HEARTBEAT_TINY, "data.gain=[0.05,1]", "solver.valid_metric=r_f1"]
+    solver = build_solver(resolve_paths(compose_config([*settings, "solver.epochs=3"])))
     solver.fit()
     history = json.loads((solver.run_dir / "history.json").read_text())
     assert len(history) == 3 and all(0.0 <= r["valid_r_f1"] <= 1.0 for r in history)
-    best = max(history, key=lambda r: r["valid_r_f1"])
-    assert best["best"] and sum(r["best"] for r in history if r["valid_r_f1"] > best["valid_r_f1"] - 1e-9) == 1
+    best = best_row(history, "valid_r_f1")
     model, _ = load_model(solver.run_dir / "best.pth")
     levels = evaluate_levels(model, solver.valid_set, solver.valid_levels, peaks=True)
     assert len(levels) == 4 and min(row["r_f1_noisy"] for row in levels.values()) < 1.0  # a level to score
