@@ -77,8 +77,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     summary = _fit(solver, cfg, "denoise")
     best = summary["best"]
     if best:
+        metric = str(cfg.solver.valid_metric)
+        chosen_by = "" if metric in ("si_sdr", "si_sdr_i") else f"valid {metric} {best['valid_' + metric]:.3f}, "
         print(
-            f"{summary['stop_reason']} after {summary['epochs']} epochs; best epoch {best['epoch']}: "
+            f"{summary['stop_reason']} after {summary['epochs']} epochs; best epoch {best['epoch']}: {chosen_by}"
             f"valid SI-SDR {best['valid_si_sdr']:.2f} dB (improvement {best['valid_si_sdr_i']:.2f} dB); "
             f"checkpoint {Path(cfg.run_dir) / 'best.pth'}"
         )

@@ -121,11 +121,13 @@ def test_heartbeat_data_at_1khz_reports_peak_metrics(tmp_path, capsys):
                 "solver.epochs=1",
                 "solver.progress=false",
                 "loss=peak_l1",
+                "solver.valid_metric=r_f1",
             ]
         )
         == 0
     )
-    capsys.readouterr()
+    summary = capsys.readouterr().out.strip().splitlines()[-1]
+    assert summary.startswith("finished after 1 epochs; best epoch 1: valid r_f1 ") and "valid SI-SDR" in summary
     assert main(["evaluate", "--checkpoint", str(run / "best.pth"), "--json", str(tmp_path / "e.json")]) == 0
     out = capsys.readouterr().out
     assert "PESQ omitted" in out and "R F1 out" in out and "bandSNR in" in out
