@@ -57,6 +57,14 @@ def beat_matching(reference: np.ndarray, detected: np.ndarray, sample_rate: int,
     return se, pp, 0.0 if se + pp == 0 else 2 * se * pp / (se + pp)
 
 
+def r_peak_scores(estimate: np.ndarray, reference: np.ndarray, sample_rate: int, beats: np.ndarray | None = None):
+    """(sensitivity, positive predictivity, F1) of the detector on `estimate` against `beats`, or against the
+    detector on `reference` when no annotations are given; None for all three without reference beats."""
+    if beats is None:
+        beats = detect_r_peaks(reference, sample_rate)
+    return beat_matching(beats, detect_r_peaks(estimate, sample_rate), sample_rate)
+
+
 def r_amplitudes(x: np.ndarray, beats: np.ndarray, sample_rate: int) -> np.ndarray:
     """Each beat's R-wave value above the median of the 0.6 s around it (its local isoelectric level)."""
     x = np.asarray(x, dtype=np.float64)
@@ -109,11 +117,10 @@ def ecg_scores(
     beats: np.ndarray | None = None,
     band_hz=HEART_BAND_HZ,
 ) -> dict[str, float | None]:
-    """r_se, r_pp, r_f1 (detector on `estimate` vs `beats`, or vs the detector on `reference` when no
-    annotations are given), r_amp_error and band_snr."""
+    """r_se, r_pp, r_f1 (`r_peak_scores`), r_amp_error and band_snr."""
     if beats is None:
         beats = detect_r_peaks(reference, sample_rate)
-    se, pp, f1 = beat_matching(beats, detect_r_peaks(estimate, sample_rate), sample_rate)
+    se, pp, f1 = r_peak_scores(estimate, reference, sample_rate, beats)
     return {
         "r_se": se,
         "r_pp": pp,

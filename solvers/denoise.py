@@ -11,7 +11,7 @@ from denoise_vc.audio import write_audio_atomic
 from denoise_vc.curriculum import schedule_from_config
 from denoise_vc.data.datasets import FixedSet, TrainSet
 from denoise_vc.data.levels import noise_levels, validation_levels
-from denoise_vc.ecg_metrics import beat_matching, detect_r_peaks
+from denoise_vc.ecg_metrics import r_peak_scores
 from denoise_vc.errors import ConfigError
 from denoise_vc.evaluation import denoise_batches, noisy_at
 from denoise_vc.losses import si_sdr_torch
@@ -48,15 +48,6 @@ def check_stoi_length(weights: dict[str, float], metric: str, data_cfg) -> None:
         raise ConfigError(
             f"solver.valid_metric uses STOI, which needs >= 1 s segments; data.segment_length is {seconds:.2f} s"
         )
-
-
-def segment_r_f1(estimate: np.ndarray, reference: np.ndarray, sample_rate: int, beats) -> list[float]:
-    """[F1] of the detector's R peaks on `estimate` against the segment's annotated beats (else the detector on
-    the clean reference), as `evaluate` scores them; [] for a segment without beats."""
-    if beats is None:
-        beats = detect_r_peaks(reference, sample_rate)
-    f1 = beat_matching(beats, detect_r_peaks(estimate, sample_rate), sample_rate)[2]
-    return [] if f1 is None else [f1]
 
 
 class DenoiseSolver(Solver):
@@ -136,8 +127,9 @@ class DenoiseSolver(Solver):
                         scores["pesq"].append(pesq_score(est, ref, sr) or 1.0)
                     if "stoi" in needs:
                         scores["stoi"].append(stoi_score(est, ref, sr) or 0.0)
-                    if "r_f1" in needs:
-                        scores["r_f1"] += segment_r_f1(est, ref, sr, known)
+                    if "r_f1" in needs:  # evaluate's F1; a segment without reference beats has none
+                        f1 = r_peak_scores(est, ref, sr, known)[2]
+                        scores["r_f1"] += [] if f1 is None else [f1]
         self.model.train()
         if "r_f1" in needs and not scores["r_f1"]:
             raise ConfigError(
