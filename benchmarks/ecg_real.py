@@ -8,7 +8,9 @@ Clean: the MIT-BIH Arrhythmia records of preset=ecg's test split (split_by=recor
 model here trained or selected on), lead MLII at 360 Hz in mV, the first `--minutes` of each. Noise: the real
 muscle artefact (`ma`) and baseline wander (`bw`) of the MIT-BIH Noise Stress Test Database, their last 10 %
 (training reads the first 80 %, validation the next 10 %), added at -6, 0 and 6 dB (ma) and 0 dB (bw); SNR is
-the power ratio of the clean lead and the noise over the whole stretch, both about their means.
+the power ratio of the clean lead and the noise over the whole stretch, both about their means. A last condition
+(`clean`) hands each system the clean lead itself: what it does to a lead with nothing to remove (do no harm),
+with the band SNR of each record, since one record's damage hides in the mean.
 
 Systems: the noisy input, a 0.5-40 Hz zero-phase band-pass (4th-order Butterworth), neurokit2's `ecg_clean`
 (its default method) and each checkpoint through `denoise`'s own windowed path. One detector for all of them
@@ -122,9 +124,13 @@ def main() -> None:
     print(f"# {len(records)} test records x {args.minutes:g} min = {seconds / 60:.1f} min, {beats} annotated beats")
     print(f"{'noise':<9} {'system':<12} {'R Se':>6} {'R PP':>6} {'R F1':>6} {'R-amp %':>8} {'bandSNR':>8} {'RTF':>7}")
     rows = []
-    for noise_name, snr in CONDITIONS:
-        mixes = test_mixes(records, noises[noise_name], noise_name, snr)
+    conditions = [(name, snr, test_mixes(records, noises[name], name, snr)) for name, snr in CONDITIONS]
+    conditions.append(("clean", None, [clean for clean, _ in records]))
+    for noise_name, snr, mixes in conditions:
+        label = f"{noise_name} {snr:+3.0f} dB" if snr is not None else f"{noise_name:<9}"
         for system, fn in systems.items():
+            if snr is None and system == "noisy":  # the identity on a clean lead scores nothing
+                continue
             scores, elapsed, detail = [], 0.0, []
             for (clean, annotated), noisy in zip(records, mixes):
                 start = time.perf_counter()
@@ -137,10 +143,12 @@ def main() -> None:
             rtf = elapsed / seconds
             rows.append({"noise": noise_name, "snr_db": snr, "system": system, "rtf": rtf, **mean})
             print(
-                f"{noise_name} {snr:+3.0f} dB {system:<12} {mean['r_se']:>6.3f} {mean['r_pp']:>6.3f} "
+                f"{label} {system:<12} {mean['r_se']:>6.3f} {mean['r_pp']:>6.3f} "
                 f"{mean['r_f1']:>6.3f} {100 * mean['r_amp_error']:>8.1f} {mean['band_snr']:>8.2f} {rtf:>7.4f}",
                 flush=True,
             )
+            if snr is None:
+                print("    band SNR per record: " + " / ".join(f"{row['band_snr']:.1f}" for row in scores))
             for record, deviations in enumerate(detail):
                 print(f"    record {record}: {r_amp_summary(deviations)}")
     if args.json:
