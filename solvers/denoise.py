@@ -11,7 +11,7 @@ from denoise_vc.audio import write_audio_atomic
 from denoise_vc.curriculum import schedule_from_config
 from denoise_vc.data.datasets import FixedSet, TrainSet
 from denoise_vc.data.levels import noise_levels, validation_levels
-from denoise_vc.ecg_metrics import r_peak_scores
+from denoise_vc.ecg_metrics import detect_r_peaks, r_peak_scores
 from denoise_vc.errors import ConfigError
 from denoise_vc.evaluation import denoise_batches, noisy_at
 from denoise_vc.losses import si_sdr_torch
@@ -50,6 +50,21 @@ def check_stoi_length(weights: dict[str, float], metric: str, data_cfg) -> None:
         )
 
 
+def reference_beats(valid_set: FixedSet) -> list[np.ndarray]:
+    """Each validation segment's beats to score R peaks against, found once: its annotated beats, else the
+    detector on its clean signal (as `evaluate` does); refused before training when no segment has any."""
+    beats = [
+        known if known is not None else detect_r_peaks(clean, valid_set.sample_rate)
+        for known, clean in zip(valid_set.beats, valid_set.clean)
+    ]
+    if not any(len(b) for b in beats):
+        raise ConfigError(
+            "solver.valid_metric=r_f1: no validation segment has an R peak to score "
+            "(annotated, or found on the clean signal)"
+        )
+    return beats
+
+
 class DenoiseSolver(Solver):
     kind = "denoiser"
     higher_is_better = {
@@ -75,6 +90,7 @@ class DenoiseSolver(Solver):
         self.peak_schedule = schedule_from_config(cfg.curriculum.get("peak_weight"))
         self.mix_weights = valid_mix_weights(cfg.solver, cfg.data)
         check_stoi_length(self.mix_weights, self.metric, cfg.data)
+        self.valid_beats = reference_beats(valid_set) if self.metric == "r_f1" else None
         self.base_peak_weight = float(getattr(loss, "peak_weight", 0.0))
 
     def on_epoch_start(self, epoch: int) -> dict[str, float]:
@@ -121,21 +137,16 @@ class DenoiseSolver(Solver):
                 scores["loss"] += [float(loss)] * len(items)
                 scores["si_sdr"] += si_sdr_torch(denoised.float(), clean).flatten().tolist()
                 scores["si_sdr_noisy"] += si_sdr_torch(noisy, clean).flatten().tolist()
-                beats = self.valid_set.beats[start : start + len(items)]
-                for est, ref, known in zip(denoised.float().cpu().numpy()[:, 0], clean.cpu().numpy()[:, 0], beats):
+                outputs = zip(denoised.float().cpu().numpy()[:, 0], clean.cpu().numpy()[:, 0])
+                for index, (est, ref) in enumerate(outputs, start):
                     if "pesq" in needs:
                         scores["pesq"].append(pesq_score(est, ref, sr) or 1.0)
                     if "stoi" in needs:
                         scores["stoi"].append(stoi_score(est, ref, sr) or 0.0)
                     if "r_f1" in needs:  # evaluate's F1; a segment without reference beats has none
-                        f1 = r_peak_scores(est, ref, sr, known)[2]
+                        f1 = r_peak_scores(est, ref, sr, self.valid_beats[index])[2]
                         scores["r_f1"] += [] if f1 is None else [f1]
         self.model.train()
-        if "r_f1" in needs and not scores["r_f1"]:
-            raise ConfigError(
-                "solver.valid_metric=r_f1: no validation segment has an R peak to score "
-                "(annotated, or found on the clean signal)"
-            )
         out = {k: float(np.mean(v)) for k, v in scores.items() if v and k != "si_sdr_noisy"}
         out["si_sdr_i"] = out["si_sdr"] - float(np.mean(scores["si_sdr_noisy"]))
         if self.metric == "mix":
