@@ -16,6 +16,7 @@ from denoise_vc.errors import ConfigError
 from denoise_vc.evaluation import denoise_batches, noisy_at
 from denoise_vc.losses import si_sdr_torch
 from denoise_vc.metrics import pesq_mode, pesq_score, stoi_score
+from denoise_vc.models.normalized import highpass
 from denoise_vc.plots import plot_example
 from denoise_vc.solvers.base import Solver
 from denoise_vc.tracking import ExperimentLogger
@@ -48,6 +49,17 @@ def check_stoi_length(weights: dict[str, float], metric: str, data_cfg) -> None:
         raise ConfigError(
             f"solver.valid_metric uses STOI, which needs >= 1 s segments; data.segment_length is {seconds:.2f} s"
         )
+
+
+def target_highpass_cycles(data_cfg) -> float:
+    """`data.highpass_hz` / rate when `data.highpass_target` asks for the training target to be high-passed as
+    the model's input is, else 0: the model removes a lead's own drift below that cut-off by design, so asking
+    for it back only adds an error no input can explain (on MIT-BIH as large as the lead's 0.5-3 Hz content)."""
+    if not data_cfg.get("highpass_target"):
+        return 0.0
+    if not data_cfg.get("highpass_hz"):
+        raise ConfigError("data.highpass_target=true needs data.highpass_hz (the cut-off the model's input gets)")
+    return float(data_cfg.highpass_hz) / int(data_cfg.sample_rate)
 
 
 def reference_beats(valid_set: FixedSet) -> list[np.ndarray]:
@@ -92,6 +104,7 @@ class DenoiseSolver(Solver):
         check_stoi_length(self.mix_weights, self.metric, cfg.data)
         self.valid_beats = reference_beats(valid_set) if self.metric == "r_f1" else None
         self.base_peak_weight = float(getattr(loss, "peak_weight", 0.0))
+        self.target_cycles = target_highpass_cycles(cfg.data)
 
     def on_epoch_start(self, epoch: int) -> dict[str, float]:
         logged = {}
@@ -108,14 +121,21 @@ class DenoiseSolver(Solver):
             logged["peak_weight"] = self.loss_fn.peak_weight
         return logged
 
-    def _compute_loss(self, noisy: torch.Tensor, clean: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def training_target(self, clean: torch.Tensor) -> torch.Tensor:
+        """What the model is asked for: the clean signal, high-passed and put back at its median level as the
+        model's input is (`data.highpass_target`), else as it is."""
+        if not self.target_cycles:
+            return clean
+        return highpass(clean, self.target_cycles) + clean.median(dim=-1, keepdim=True).values
+
+    def _compute_loss(self, noisy: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         with torch.autocast(self.device.type, enabled=self.use_amp):
             denoised = self.model(noisy)
-        return self.loss_fn(denoised.float(), clean), denoised
+        return self.loss_fn(denoised.float(), target), denoised
 
     def train_loss(self, batch) -> torch.Tensor:
         noisy, clean = (t.to(self.device, non_blocking=True) for t in batch)
-        return self._compute_loss(noisy, clean)[0]
+        return self._compute_loss(noisy, self.training_target(clean))[0]
 
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
@@ -132,7 +152,7 @@ class DenoiseSolver(Solver):
             for start in range(0, len(view), batch):
                 items = [view[i] for i in range(start, min(len(view), start + batch))]
                 noisy = torch.stack([i[0] for i in items]).to(self.device)
-                clean = torch.stack([i[1] for i in items]).to(self.device)
+                clean = self.training_target(torch.stack([i[1] for i in items]).to(self.device))
                 loss, denoised = self._compute_loss(noisy, clean)
                 scores["loss"] += [float(loss)] * len(items)
                 scores["si_sdr"] += si_sdr_torch(denoised.float(), clean).flatten().tolist()

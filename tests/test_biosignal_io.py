@@ -83,6 +83,33 @@ def test_the_window_highpass_is_a_zero_phase_butterworth_and_removes_wander():
     assert np.abs(out - lead)[middle].max() < 0.15 * np.abs(wander).max()  # the wander is gone, the beats stay
 
 
+@pytest.mark.parametrize("highpass_target", [False, True])
+def test_a_high_passed_model_is_not_asked_for_the_drift_its_filter_removes(tmp_path, highpass_target):
+    """`data.highpass_target`: the training and validation target is the clean lead high-passed as the model's
+    input is. A fresh residual model (the filter and nothing else) handed a clean but drifting lead then has
+    nothing left to learn; asked for the raw lead, its loss is the drift it cannot know."""
+    from denoise_vc.config import resolve_paths
+    from denoise_vc.solvers.factory import build_solver
+
+    overrides = [f"run_dir={tmp_path / 'r'}", *TINY, "data=heartbeat", f"data.sample_rate={RATE}", "loss=l1"]
+    overrides += ["data.residual=true", "data.highpass_hz=0.5", f"data.highpass_target={highpass_target}"]
+    solver = build_solver(resolve_paths(compose_config(overrides)))
+    lead, _ = ecg_3mv(12.0)
+    t = np.arange(lead.size) / RATE
+    drifting = torch.tensor(lead + 0.4 * np.sin(2 * np.pi * 0.1 * t), dtype=torch.float32)[None, None]
+    loss = solver.train_loss((drifting, drifting)).item()
+    if highpass_target:
+        assert loss < 1e-4
+    else:
+        assert loss > 0.15  # the mean |drift| the filter took out (0.4 x 2 / pi ~ 0.25 mV)
+
+
+def test_a_high_passed_target_needs_the_models_high_pass(tmp_path, capsys):
+    code = main(["train", f"run_dir={tmp_path / 'r'}", *TINY, "data=heartbeat", "data.highpass_target=true"])
+    err = capsys.readouterr().err.strip()
+    assert code != 0 and "data.highpass_target=true needs data.highpass_hz" in err and len(err.splitlines()) == 1
+
+
 def test_residual_is_stored_with_the_model_and_needs_robust_normalisation():
     cfg = compose_config(["data=heartbeat", "data.residual=true", "model=wave_unet", "model.levels=3"])
     model = build_denoiser(cfg.model, 0, 1000, cfg.data.normalize, cfg.data.residual)
