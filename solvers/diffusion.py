@@ -45,4 +45,4 @@ class DiffusionSolver(DenoiseSolver):
         state = (1.0 - tt) * clean + tt * (noisy + self.model.noise_scale(noisy) * eps)
         with torch.autocast(self.device.type, enabled=self.use_amp):
             estimate = self.model.predict_clean(state, noisy, t)
-        return self.loss_fn(estimate.float(), clean)
+        return self.loss_fn(estimate.float(), self.training_target(clean))  # what validation scores against
