@@ -30,6 +30,12 @@ def highpass(x: torch.Tensor, cycles: float, order: int = 2) -> torch.Tensor:
     return torch.fft.irfft(spectrum, padded.shape[-1])[..., pad : pad + n].to(x.dtype)
 
 
+def remove_drift(x: torch.Tensor, cycles: float) -> torch.Tensor:
+    """`x` high-passed at `cycles` and put back at its median level: what the model's input becomes, and with
+    `data.highpass_target` what it is trained to return."""
+    return highpass(x, cycles) + x.median(dim=-1, keepdim=True).values
+
+
 def robust_stats(x: torch.Tensor, eps: float = 1e-6) -> tuple[torch.Tensor, torch.Tensor]:
     """(offset, scale) per item and channel of a (B, C, T) batch: the median (an ECG's isoelectric level, not
     its mean, which the QRS pulls) and HEADROOM x the largest excursion from it."""
@@ -57,7 +63,7 @@ class Normalized(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.highpass_cycles > 0:  # the output keeps the input's level, not its wander
-            x = highpass(x, self.highpass_cycles) + x.median(dim=-1, keepdim=True).values
+            x = remove_drift(x, self.highpass_cycles)
         offset, scale = robust_stats(x)
         normalized = (x - offset) / scale
         if self.residual:

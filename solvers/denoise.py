@@ -16,7 +16,7 @@ from denoise_vc.errors import ConfigError
 from denoise_vc.evaluation import denoise_batches, noisy_at
 from denoise_vc.losses import si_sdr_torch
 from denoise_vc.metrics import pesq_mode, pesq_score, stoi_score
-from denoise_vc.models.normalized import highpass
+from denoise_vc.models.normalized import remove_drift
 from denoise_vc.plots import plot_example
 from denoise_vc.solvers.base import Solver
 from denoise_vc.tracking import ExperimentLogger
@@ -51,15 +51,17 @@ def check_stoi_length(weights: dict[str, float], metric: str, data_cfg) -> None:
         )
 
 
-def target_highpass_cycles(data_cfg) -> float:
-    """`data.highpass_hz` / rate when `data.highpass_target` asks for the training target to be high-passed as
-    the model's input is, else 0: the model removes a lead's own drift below that cut-off by design, so asking
-    for it back only adds an error no input can explain (on MIT-BIH as large as the lead's 0.5-3 Hz content)."""
+def target_highpass_cycles(data_cfg, model: nn.Module) -> float:
+    """The model's own high-pass cut-off (cycles per sample) when `data.highpass_target` asks for the training
+    target to be filtered as the model's input is, else 0: the model removes a lead's own drift below that
+    cut-off by design, so asking for it back only adds an error no input can explain (on MIT-BIH as large as
+    the lead's 0.5-3 Hz content)."""
     if not data_cfg.get("highpass_target"):
         return 0.0
-    if not data_cfg.get("highpass_hz"):
+    cycles = float(getattr(model, "highpass_cycles", 0.0))
+    if not cycles:
         raise ConfigError("data.highpass_target=true needs data.highpass_hz (the cut-off the model's input gets)")
-    return float(data_cfg.highpass_hz) / int(data_cfg.sample_rate)
+    return cycles
 
 
 def reference_beats(valid_set: FixedSet) -> list[np.ndarray]:
@@ -104,7 +106,7 @@ class DenoiseSolver(Solver):
         check_stoi_length(self.mix_weights, self.metric, cfg.data)
         self.valid_beats = reference_beats(valid_set) if self.metric == "r_f1" else None
         self.base_peak_weight = float(getattr(loss, "peak_weight", 0.0))
-        self.target_cycles = target_highpass_cycles(cfg.data)
+        self.target_cycles = target_highpass_cycles(cfg.data, model)
 
     def on_epoch_start(self, epoch: int) -> dict[str, float]:
         logged = {}
@@ -126,7 +128,7 @@ class DenoiseSolver(Solver):
         model's input is (`data.highpass_target`), else as it is."""
         if not self.target_cycles:
             return clean
-        return highpass(clean, self.target_cycles) + clean.median(dim=-1, keepdim=True).values
+        return remove_drift(clean, self.target_cycles)
 
     def _compute_loss(self, noisy: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         with torch.autocast(self.device.type, enabled=self.use_amp):
