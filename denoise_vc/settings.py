@@ -35,6 +35,7 @@ RULES: dict[str, tuple[float, float, bool]] = {
     "data.num_workers": (0, 1024, True),
     "data.noise_mix": (1, 1024, True),
     "data.phase_shuffle": (0, 1.0, False),
+    "data.noise_flip": (0, 1.0, False),
     "data.level_skew": (0.1, 10.0, False),
     "data.front_end.copies": (1, 100, True),
     "trainer.workers": (1, 100_000, True),

@@ -29,6 +29,7 @@ def mix_settings(data_cfg, train: bool) -> MixSettings:
     return MixSettings(
         noise_mix=int(data_cfg.noise_mix) if train else 1,
         phase_shuffle_prob=float(data_cfg.phase_shuffle) if train else 0.0,
+        flip_prob=float(data_cfg.get("noise_flip") or 0.0) if train else 0.0,
         bandpass_hz=tuple(bandpass) if bandpass else None,
         sample_rate=int(data_cfg.sample_rate),
     )

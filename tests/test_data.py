@@ -5,11 +5,12 @@ from scipy.io import savemat
 
 from denoise_vc.config import compose_config
 from denoise_vc.data.datasets import FixedSet, TrainSet
-from denoise_vc.data.mixing import MixSettings, gain_for_snr, mix, phase_shuffle
+from denoise_vc.data.mixing import MixSettings, gain_for_snr, make_noise_segment, mix, phase_shuffle
 from denoise_vc.data.noises import NOISES, bandpass, generate_noise
 from denoise_vc.data.sources import build_corpus
 from denoise_vc.data.synth import SpeakerTraits, heartbeat_like, speech_like
 from denoise_vc.ecg_metrics import detect_r_peaks
+from denoise_vc.errors import ConfigError
 
 
 @pytest.mark.parametrize("rate", [1000, 8000, 16000, 22050])
@@ -89,6 +90,20 @@ def test_phase_shuffle_keeps_the_magnitude_spectrum():
     shuffled = phase_shuffle(noise, np.random.default_rng(1))
     assert np.allclose(np.abs(np.fft.rfft(shuffled)), np.abs(np.fft.rfft(noise)), rtol=1e-3, atol=1e-3)
     assert np.corrcoef(shuffled, noise)[0, 1] < 0.2
+
+
+def test_noise_flips_are_the_recording_signed_or_reversed_and_all_occur():
+    recording = np.cumsum(np.random.default_rng(0).standard_normal(5000)).astype(np.float32)
+    seen = set()
+    for seed in range(40):
+        settings = MixSettings(flip_prob=0.5)
+        segment = make_noise_segment([recording], 1000, settings, np.random.default_rng(seed))
+        crop = make_noise_segment([recording], 1000, MixSettings(), np.random.default_rng(seed))  # same offset
+        variants = {"kept": crop, "negated": -crop, "reversed": crop[::-1], "both": -crop[::-1]}
+        matches = [name for name, v in variants.items() if np.array_equal(segment, v)]
+        assert len(matches) == 1, f"seed {seed}: the segment is no flip of its crop"
+        seen.add(matches[0])
+    assert seen == {"kept", "negated", "reversed", "both"}
 
 
 def test_bandpass_removes_out_of_band_energy():
@@ -189,6 +204,26 @@ def test_real_folders_of_every_format_are_loaded_and_resampled(tmp_path):
     assert corpus.sample_rate == 16000
     assert len(corpus.clean) == 1 and len(corpus.clean[0]) == pytest.approx(16000, abs=2)  # 1 of 3 files for train
     assert len(corpus.noise[0]) == pytest.approx(2 * 16000, abs=2)  # 2 s at 8 kHz, resampled
+
+
+def test_noise_channels_make_each_channel_a_recording_of_its_own(tmp_path):
+    rate = 8000
+    (tmp_path / "clean").mkdir(), (tmp_path / "noise").mkdir()
+    sf.write(tmp_path / "clean" / "a.wav", speech_like(1.0, rate, 1), rate, subtype="FLOAT")
+    first, second = generate_noise("white", 2.0, rate, 1), 0.1 * generate_noise("brown", 2.0, rate, 2)
+    sf.write(tmp_path / "noise" / "n.wav", np.stack([first, second], axis=1), rate, subtype="FLOAT")
+
+    def corpus(*extra):
+        args = ["data=folder", f"data.clean={tmp_path / 'clean'}", f"data.noise={tmp_path / 'noise'}"]
+        return build_corpus(compose_config([*args, "data.sample_rate=8000", *extra]).data, "train", 0)
+
+    assert len(corpus().noise) == 1  # the channels mixed to one recording
+    both = corpus("data.noise_channels=[0,1]").noise
+    assert len(both) == 2  # each channel scaled to the clean RMS on its own, its waveform kept
+    for got, want in zip(both, (first, second)):
+        assert abs(np.corrcoef(got, want)[0, 1]) > 0.999
+    with pytest.raises(ConfigError, match="data.noise_channels must be"):
+        corpus("data.noise_channels=[-1]")
 
 
 def test_paired_folders_reproduce_the_recording_at_gain_one(tmp_path):

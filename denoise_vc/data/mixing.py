@@ -68,6 +68,7 @@ class MixSettings:
 
     noise_mix: int = 1  # sum up to this many noise recordings per segment
     phase_shuffle_prob: float = 0.0
+    flip_prob: float = 0.0  # probability of a sign flip, and independently of a time reversal, of a noise segment
     bandpass_hz: tuple[float | None, float | None] | None = None
     sample_rate: int = 16000
 
@@ -75,13 +76,19 @@ class MixSettings:
 def make_noise_segment(
     noises: list[np.ndarray], length: int, settings: MixSettings, rng: np.random.Generator
 ) -> np.ndarray:
-    """Cut (and optionally sum and phase-shuffle) a noise segment from long recordings."""
+    """Cut (and optionally sum, flip and phase-shuffle) a noise segment from long recordings. A flip keeps a real
+    recording's bursts and spectrum, so it multiplies the noise a model sees without making any up."""
     count = int(rng.integers(1, max(1, settings.noise_mix) + 1))
     picks = rng.choice(len(noises), size=count, replace=count > len(noises))
     segment = np.zeros(length, dtype=np.float32)
     for k in picks:
         segment += random_crop(noises[int(k)], length, rng)
     segment /= np.sqrt(count)  # keep the reference level whatever the count
+    if settings.flip_prob > 0:
+        if rng.random() < settings.flip_prob:
+            segment = -segment
+        if rng.random() < settings.flip_prob:
+            segment = np.ascontiguousarray(segment[::-1])
     if settings.phase_shuffle_prob > 0 and rng.random() < settings.phase_shuffle_prob:
         segment = phase_shuffle(segment, rng)
     return segment

@@ -169,6 +169,17 @@ def _load_pairs(noisy_dir: str, clean_dir: str, sr: int, split: str, fractions: 
     return clean, noise
 
 
+def noise_channels(cfg: dict) -> list[int | None]:
+    """The channels read from every noise recording, each kept as a recording of its own: `data.noise_channels`
+    (e.g. both leads of an NSTDB noise record, two different real artefacts), else `data.channel`."""
+    chosen = cfg.get("noise_channels")
+    if chosen is None:
+        return [cfg.get("channel")]
+    if not isinstance(chosen, list | tuple) or not chosen or not all(type(c) is int and c >= 0 for c in chosen):
+        raise ConfigError(f"data.noise_channels must be null or a list of channel numbers >= 0, got {chosen!r}")
+    return list(dict.fromkeys(chosen))
+
+
 def _corpus_rms(arrays: list[np.ndarray]) -> float:
     """RMS about each recording's mean: a DC offset (ECG baselines sit at -0.3 mV) is not signal power."""
     total = sum(float(np.sum(np.square(a - np.mean(a, dtype=np.float64), dtype=np.float64))) for a in arrays)
@@ -228,7 +239,13 @@ def _build_corpus_cached(key: tuple) -> Corpus:
         noise = _builtin_noise(list(cfg["noise_kinds"]), noise_s, sr, seed, split)
     else:
         noise_split = cfg.get("noise_split_by") or ("time" if split_by == "record" else split_by)
-        noise = _load_folder(cfg["noise"], sr, split, fractions, seed, load_args, noise_split)[0]
+        noise = [
+            recording
+            for channel in noise_channels(cfg)
+            for recording in _load_folder(
+                cfg["noise"], sr, split, fractions, seed, {**load_args, "channel": channel}, noise_split
+            )[0]
+        ]
     ref = _corpus_rms(clean)
     noise = [n * (ref / (np.sqrt(np.mean(np.square(n, dtype=np.float64))) + 1e-12)) for n in noise]
     known = tuple(beats) if any(b is not None for b in beats) else ()
