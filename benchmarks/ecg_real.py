@@ -3,12 +3,15 @@
     python benchmarks/ecg_real.py --checkpoint ecg=runs/ecg/best.pth [--minutes 3] [--threads 2]
     python benchmarks/ecg_real.py --checkpoint pair=runs/a/best.pth+runs/b/best.pth   # the mean of two models
     python benchmarks/ecg_real.py --checkpoint ecg=runs/ecg/best.pth --r-amp-detail   # R-amp per test record
+    python benchmarks/ecg_real.py --checkpoint ecg=runs/ecg/best.pth --draws 4   # 4 noise offsets per record
 
 Clean: the MIT-BIH Arrhythmia records of preset=ecg's test split (split_by=record, seed 0: whole records no
 model here trained or selected on), lead MLII at 360 Hz in mV, the first `--minutes` of each. Noise: the real
 muscle artefact (`ma`) and baseline wander (`bw`) of the MIT-BIH Noise Stress Test Database, their last 10 %
 (training reads the first 80 %, validation the next 10 %), added at -6, 0 and 6 dB (ma) and 0 dB (bw); SNR is
-the power ratio of the clean lead and the noise over the whole stretch, both about their means. A last condition
+the power ratio of the clean lead and the noise over the whole stretch, both about their means. `--draws N` mixes
+every record again at N - 1 further offsets of the same test stretch (3 min, as long as each record's cut), so an
+F1 that moves by a few beats rests on N times as many beat-noise pairings. A last condition
 (`clean`) hands each system the clean lead itself: what it does to a lead with nothing to remove (do no harm),
 with the band SNR of each record, since one record's damage hides in the mean.
 
@@ -61,10 +64,12 @@ def noise_stretch(name: str, split: str = "test") -> np.ndarray:
     return x[lo:hi]
 
 
-def test_mixes(records: list, noise: np.ndarray, noise_name: str, snr_db: float) -> list[np.ndarray]:
-    """Each test record plus `noise` at `snr_db` from the benchmark's fixed random offsets for this condition."""
+def test_mixes(records: list, noise: np.ndarray, noise_name: str, snr_db: float, draws: int = 1) -> list[np.ndarray]:
+    """Each test record plus `noise` at `snr_db` from the benchmark's fixed random offsets for this condition;
+    with `draws` > 1, every record again at further offsets (record by record, draw after draw: the first
+    draw's mixtures are always the same)."""
     rng = np.random.default_rng([SEED, int(snr_db * 10) + 100, len(noise_name)])
-    return [mix_at(clean, noise, snr_db, int(rng.integers(len(noise)))) for clean, _ in records]
+    return [mix_at(clean, noise, snr_db, int(rng.integers(len(noise)))) for _ in range(draws) for clean, _ in records]
 
 
 def mix_at(clean: np.ndarray, noise: np.ndarray, snr_db: float, offset: int) -> np.ndarray:
@@ -96,6 +101,9 @@ def main() -> None:
     parser.add_argument("--checkpoint", action="append", default=[], help="NAME=PATH")
     parser.add_argument("--minutes", type=float, default=3.0, help="minutes of each test record")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--draws", type=int, default=1, help="noise offsets per record and noisy condition (more beats behind each F1)"
+    )
     parser.add_argument("--json", default=None, help="write every row here too")
     parser.add_argument(
         "--r-amp-detail", action="store_true", help="also the R-amplitude error per record: mean, median, bias, p90"
@@ -122,9 +130,11 @@ def main() -> None:
     seconds = sum(c.size for c, _ in records) / RATE
     beats = sum(len(b) for _, b in records)
     print(f"# {len(records)} test records x {args.minutes:g} min = {seconds / 60:.1f} min, {beats} annotated beats")
+    if args.draws > 1:
+        print(f"# each noisy condition at {args.draws} noise offsets per record: {args.draws * beats} beats scored")
     print(f"{'noise':<9} {'system':<12} {'R Se':>6} {'R PP':>6} {'R F1':>6} {'R-amp %':>8} {'bandSNR':>8} {'RTF':>7}")
     rows = []
-    conditions = [(name, snr, test_mixes(records, noises[name], name, snr)) for name, snr in CONDITIONS]
+    conditions = [(name, snr, test_mixes(records, noises[name], name, snr, args.draws)) for name, snr in CONDITIONS]
     conditions.append(("clean", None, [clean for clean, _ in records]))
     for noise_name, snr, mixes in conditions:
         label = f"{noise_name} {snr:+3.0f} dB" if snr is not None else f"{noise_name:<9}"
@@ -132,7 +142,7 @@ def main() -> None:
             if snr is None and system == "noisy":  # the identity on a clean lead scores nothing
                 continue
             scores, elapsed, detail = [], 0.0, []
-            for (clean, annotated), noisy in zip(records, mixes):
+            for (clean, annotated), noisy in zip(records * (len(mixes) // len(records)), mixes):
                 start = time.perf_counter()
                 out = fn(noisy, RATE)
                 elapsed += time.perf_counter() - start
@@ -140,7 +150,7 @@ def main() -> None:
                 if args.r_amp_detail:
                     detail.append(r_amplitude_deviations(out, clean, annotated, RATE))
             mean = {k: float(np.mean([s[k] for s in scores])) for k in scores[0]}
-            rtf = elapsed / seconds
+            rtf = elapsed / (seconds * len(mixes) / len(records))
             rows.append({"noise": noise_name, "snr_db": snr, "system": system, "rtf": rtf, **mean})
             print(
                 f"{label} {system:<12} {mean['r_se']:>6.3f} {mean['r_pp']:>6.3f} "
@@ -149,8 +159,9 @@ def main() -> None:
             )
             if snr is None:
                 print("    band SNR per record: " + " / ".join(f"{row['band_snr']:.1f}" for row in scores))
-            for record, deviations in enumerate(detail):
-                print(f"    record {record}: {r_amp_summary(deviations)}")
+            for index, deviations in enumerate(detail):
+                draw = f", draw {index // len(records)}" if args.draws > 1 else ""
+                print(f"    record {index % len(records)}{draw}: {r_amp_summary(deviations)}")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
 

@@ -222,6 +222,7 @@ def test_noise_channels_make_each_channel_a_recording_of_its_own(tmp_path):
     assert len(both) == 2  # each channel scaled to the clean RMS on its own, its waveform kept
     for got, want in zip(both, (first, second)):
         assert abs(np.corrcoef(got, want)[0, 1]) > 0.999
+    assert all(np.array_equal(a, b) for a, b in zip(corpus("data.noise_channels=all").noise, both))
     with pytest.raises(ConfigError, match="data.noise_channels must be"):
         corpus("data.noise_channels=[-1]")
 

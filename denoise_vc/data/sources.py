@@ -117,10 +117,18 @@ def load_beats(path: Path, sample_rate: int) -> np.ndarray | None:
 
 
 def _load_folder(
-    folder: str, sr: int, split: str, fractions: dict, seed: int, load: dict, split_by: str = "files"
+    folder: str,
+    sr: int,
+    split: str,
+    fractions: dict,
+    seed: int,
+    load: dict,
+    split_by: str = "files",
+    every_channel: bool = False,
 ) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
-    """The split's recordings, mono at `sr`: whole files per split, or (split_by=time, for a few long records
-    such as ECG) the split's stretch of every file, so no sample is in two splits. Every file's header is
+    """The split's recordings, mono at `sr` (or, `every_channel`, each channel a recording of its own): whole
+    files per split, or (split_by=time, for a few long records such as ECG) the split's stretch of every file,
+    so no sample is in two splits. Every file's header is
     checked, whatever its split, and all unusable files are named in one error, so a corpus is repaired in
     one pass, not one per run."""
     if split_by not in SPLIT_BY:
@@ -133,11 +141,12 @@ def _load_folder(
     for f in every:
         try:
             if f in files:
-                x = load_audio(f, sr, mono=True, **load)[0][0]
-                lo, hi = time_bounds(len(x), split, fractions) if split_by == "time" else (0, len(x))
-                loaded.append(x[lo:hi])
+                signals = load_audio(f, sr, mono=not every_channel, **load)[0]
                 known = load_beats(f, sr)
-                beats.append(None if known is None else known[(known >= lo) & (known < hi)] - lo)
+                for x in signals:
+                    lo, hi = time_bounds(len(x), split, fractions) if split_by == "time" else (0, len(x))
+                    loaded.append(x[lo:hi])
+                    beats.append(None if known is None else known[(known >= lo) & (known < hi)] - lo)
             elif f.suffix.lower() in AUDIO_SUFFIXES and audio_info(f).frames == 0:
                 raise AudioFileError(f"{f}: contains no samples")
         except AudioFileError as exc:
@@ -169,14 +178,17 @@ def _load_pairs(noisy_dir: str, clean_dir: str, sr: int, split: str, fractions: 
     return clean, noise
 
 
-def noise_channels(cfg: dict) -> list[int | None]:
+def noise_channels(cfg: dict) -> list[int | None] | str:
     """The channels read from every noise recording, each kept as a recording of its own: `data.noise_channels`
-    (e.g. both leads of an NSTDB noise record, two different real artefacts), else `data.channel`."""
+    ("all", or a list; e.g. both leads of an NSTDB noise record, two different real artefacts), else
+    `data.channel`."""
     chosen = cfg.get("noise_channels")
     if chosen is None:
         return [cfg.get("channel")]
+    if chosen == "all":
+        return chosen
     if not isinstance(chosen, list | tuple) or not chosen or not all(type(c) is int and c >= 0 for c in chosen):
-        raise ConfigError(f"data.noise_channels must be null or a list of channel numbers >= 0, got {chosen!r}")
+        raise ConfigError(f"data.noise_channels must be null, all or a list of channel numbers >= 0, got {chosen!r}")
     return list(dict.fromkeys(chosen))
 
 
@@ -239,13 +251,12 @@ def _build_corpus_cached(key: tuple) -> Corpus:
         noise = _builtin_noise(list(cfg["noise_kinds"]), noise_s, sr, seed, split)
     else:
         noise_split = cfg.get("noise_split_by") or ("time" if split_by == "record" else split_by)
-        noise = [
-            recording
-            for channel in noise_channels(cfg)
-            for recording in _load_folder(
-                cfg["noise"], sr, split, fractions, seed, {**load_args, "channel": channel}, noise_split
-            )[0]
-        ]
+        chosen = noise_channels(cfg)
+        folder = cfg["noise"], sr, split, fractions, seed
+        if chosen == "all":
+            noise = _load_folder(*folder, {**load_args, "channel": None}, noise_split, every_channel=True)[0]
+        else:
+            noise = [n for c in chosen for n in _load_folder(*folder, {**load_args, "channel": c}, noise_split)[0]]
     ref = _corpus_rms(clean)
     noise = [n * (ref / (np.sqrt(np.mean(np.square(n, dtype=np.float64))) + 1e-12)) for n in noise]
     known = tuple(beats) if any(b is not None for b in beats) else ()
