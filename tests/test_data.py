@@ -210,19 +210,20 @@ def test_noise_channels_make_each_channel_a_recording_of_its_own(tmp_path):
     rate = 8000
     (tmp_path / "clean").mkdir(), (tmp_path / "noise").mkdir()
     sf.write(tmp_path / "clean" / "a.wav", speech_like(1.0, rate, 1), rate, subtype="FLOAT")
-    first, second = generate_noise("white", 2.0, rate, 1), 0.1 * generate_noise("brown", 2.0, rate, 2)
-    sf.write(tmp_path / "noise" / "n.wav", np.stack([first, second], axis=1), rate, subtype="FLOAT")
+    channels = [generate_noise(kind, 2.0, rate, seed) for seed, kind in enumerate(["white", "pink", "brown", "hum"])]
+    for name, pair in (("m", channels[:2]), ("n", channels[2:])):
+        sf.write(tmp_path / "noise" / f"{name}.wav", np.stack(pair, axis=1), rate, subtype="FLOAT")
 
     def corpus(*extra):
         args = ["data=folder", f"data.clean={tmp_path / 'clean'}", f"data.noise={tmp_path / 'noise'}"]
         return build_corpus(compose_config([*args, "data.sample_rate=8000", *extra]).data, "train", 0)
 
-    assert len(corpus().noise) == 1  # the channels mixed to one recording
-    both = corpus("data.noise_channels=[0,1]").noise
-    assert len(both) == 2  # each channel scaled to the clean RMS on its own, its waveform kept
-    for got, want in zip(both, (first, second)):
-        assert abs(np.corrcoef(got, want)[0, 1]) > 0.999
-    assert all(np.array_equal(a, b) for a, b in zip(corpus("data.noise_channels=all").noise, both))
+    assert len(corpus().noise) == 2  # each file's channels mixed to one recording
+    listed = corpus("data.noise_channels=[0,1]").noise
+    # channel by channel (every file's first, then every file's second), each scaled on its own, waveform kept
+    for got, want in zip(listed, [channels[0], channels[2], channels[1], channels[3]], strict=True):
+        assert np.corrcoef(got, want)[0, 1] > 0.999
+    assert all(np.array_equal(a, b) for a, b in zip(corpus("data.noise_channels=all").noise, listed, strict=True))
     with pytest.raises(ConfigError, match="data.noise_channels must be"):
         corpus("data.noise_channels=[-1]")
 

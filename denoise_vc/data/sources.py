@@ -126,27 +126,28 @@ def _load_folder(
     split_by: str = "files",
     every_channel: bool = False,
 ) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
-    """The split's recordings, mono at `sr` (or, `every_channel`, each channel a recording of its own): whole
-    files per split, or (split_by=time, for a few long records such as ECG) the split's stretch of every file,
-    so no sample is in two splits. Every file's header is
-    checked, whatever its split, and all unusable files are named in one error, so a corpus is repaired in
-    one pass, not one per run."""
+    """The split's recordings, mono at `sr` (or, `every_channel`, each channel a recording of its own, channel
+    by channel: every file's first, then every file's second, ...): whole files per split, or (split_by=time,
+    for a few long records such as ECG) the split's stretch of every file, so no sample is in two splits.
+    Every file's header is checked, whatever its split, and all unusable files are named in one error, so a
+    corpus is repaired in one pass, not one per run."""
     if split_by not in SPLIT_BY:
         raise ConfigError(f"data.split_by / data.noise_split_by must be one of {', '.join(SPLIT_BY)}, got {split_by!r}")
     every = list_audio_files(folder)
     files = every if split_by == "time" else _split_files(every, split, fractions, seed)
     if not files:
         raise AudioFileError(f"{folder}: no .wav/.flac/.ogg/.mat/.hea files found")
-    loaded, beats, problems = [], [], []
+    by_channel: dict[int, list[tuple[np.ndarray, np.ndarray | None]]] = {}
+    problems = []
     for f in every:
         try:
             if f in files:
                 signals = load_audio(f, sr, mono=not every_channel, **load)[0]
                 known = load_beats(f, sr)
-                for x in signals:
+                for channel, x in enumerate(signals):
                     lo, hi = time_bounds(len(x), split, fractions) if split_by == "time" else (0, len(x))
-                    loaded.append(x[lo:hi])
-                    beats.append(None if known is None else known[(known >= lo) & (known < hi)] - lo)
+                    cut = None if known is None else known[(known >= lo) & (known < hi)] - lo
+                    by_channel.setdefault(channel, []).append((x[lo:hi], cut))
             elif f.suffix.lower() in AUDIO_SUFFIXES and audio_info(f).frames == 0:
                 raise AudioFileError(f"{f}: contains no samples")
         except AudioFileError as exc:
@@ -158,7 +159,8 @@ def _load_folder(
             f"{folder}: {len(problems)} of {len(every)} files unusable (fix or remove them): {'; '.join(problems[:3])}"
             + ("; ..." if len(problems) > 3 else "")
         )
-    return loaded, beats
+    ordered = [item for channel in sorted(by_channel) for item in by_channel[channel]]
+    return [x for x, _ in ordered], [b for _, b in ordered]
 
 
 def _load_pairs(noisy_dir: str, clean_dir: str, sr: int, split: str, fractions: dict, seed: int, load: dict):
