@@ -109,6 +109,8 @@ def main() -> None:
         "--r-amp-detail", action="store_true", help="also the R-amplitude error per record: mean, median, bias, p90"
     )
     args = parser.parse_args()
+    if args.draws < 1:
+        parser.error(f"--draws must be at least 1, got {args.draws}")
     torch.set_num_threads(args.threads)
     systems = {
         "noisy": lambda x, r: x,
