@@ -124,10 +124,10 @@ def _load_folder(
     seed: int,
     load: dict,
     split_by: str = "files",
-    every_channel: bool = False,
+    channels: list[int] | str | None = None,
 ) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
-    """The split's recordings, mono at `sr` (or, `every_channel`, each channel a recording of its own, channel
-    by channel: every file's first, then every file's second, ...): whole files per split, or (split_by=time,
+    """The split's recordings, mono at `sr` (or, with `channels`, each of those channels a recording of its own,
+    channel by channel: every file's first, then every file's second, ...): whole files per split, or (split_by=time,
     for a few long records such as ECG) the split's stretch of every file, so no sample is in two splits.
     Every file's header is checked, whatever its split, and all unusable files are named in one error, so a
     corpus is repaired in one pass, not one per run."""
@@ -142,7 +142,7 @@ def _load_folder(
     for f in every:
         try:
             if f in files:
-                signals = load_audio(f, sr, mono=not every_channel, **load)[0]
+                signals = _read_channels(f, sr, load, channels)
                 known = load_beats(f, sr)
                 for channel, x in enumerate(signals):
                     lo, hi = time_bounds(len(x), split, fractions) if split_by == "time" else (0, len(x))
@@ -163,6 +163,16 @@ def _load_folder(
     return [x for x, _ in ordered], [b for _, b in ordered]
 
 
+def _read_channels(path: Path, sr: int, load: dict, channels: list[int] | str | None) -> np.ndarray:
+    """(channels, time) of one file: mono (or `load`'s one channel) without `channels`, else every channel
+    ("all") or the listed ones, in that order."""
+    if channels is None:
+        return load_audio(path, sr, mono=True, **load)[0]
+    if channels == "all":
+        return load_audio(path, sr, mono=False, **{**load, "channel": None})[0]
+    return np.concatenate([load_audio(path, sr, **{**load, "channel": c})[0] for c in channels])
+
+
 def _load_pairs(noisy_dir: str, clean_dir: str, sr: int, split: str, fractions: dict, seed: int, load: dict):
     clean_files = {p.stem: p for p in list_audio_files(clean_dir)}
     noisy_files = {p.stem: p for p in list_audio_files(noisy_dir)}
@@ -180,14 +190,12 @@ def _load_pairs(noisy_dir: str, clean_dir: str, sr: int, split: str, fractions: 
     return clean, noise
 
 
-def noise_channels(cfg: dict) -> list[int | None] | str:
+def noise_channels(cfg: dict) -> list[int] | str | None:
     """The channels read from every noise recording, each kept as a recording of its own: `data.noise_channels`
-    ("all", or a list; e.g. both leads of an NSTDB noise record, two different real artefacts), else
-    `data.channel`."""
+    ("all", or a list; e.g. both leads of an NSTDB noise record, two different real artefacts); None: one
+    recording per file, as `data.channel` says."""
     chosen = cfg.get("noise_channels")
-    if chosen is None:
-        return [cfg.get("channel")]
-    if chosen == "all":
+    if chosen is None or chosen == "all":
         return chosen
     if not isinstance(chosen, list | tuple) or not chosen or not all(type(c) is int and c >= 0 for c in chosen):
         raise ConfigError(f"data.noise_channels must be null, all or a list of channel numbers >= 0, got {chosen!r}")
@@ -253,12 +261,9 @@ def _build_corpus_cached(key: tuple) -> Corpus:
         noise = _builtin_noise(list(cfg["noise_kinds"]), noise_s, sr, seed, split)
     else:
         noise_split = cfg.get("noise_split_by") or ("time" if split_by == "record" else split_by)
-        chosen = noise_channels(cfg)
-        folder = cfg["noise"], sr, split, fractions, seed
-        if chosen == "all":
-            noise = _load_folder(*folder, {**load_args, "channel": None}, noise_split, every_channel=True)[0]
-        else:
-            noise = [n for c in chosen for n in _load_folder(*folder, {**load_args, "channel": c}, noise_split)[0]]
+        noise = _load_folder(
+            cfg["noise"], sr, split, fractions, seed, load_args, noise_split, channels=noise_channels(cfg)
+        )[0]
     ref = _corpus_rms(clean)
     noise = [n * (ref / (np.sqrt(np.mean(np.square(n, dtype=np.float64))) + 1e-12)) for n in noise]
     known = tuple(beats) if any(b is not None for b in beats) else ()
