@@ -123,7 +123,7 @@ class Solver:
     kind = "model"  # checkpoint kind written and accepted
     scheduler_per_step = False  # step the LR scheduler after every optimiser step instead of every epoch
     higher_is_better = {"loss": False}
-    uses_ema = False  # validate and ship an EMA of the weights when solver.ema_decay > 0 (solvers/ema.py)
+    default_ema_decay = 0.0  # solver.ema_decay: null takes this; > 0 validates and ships an EMA (solvers/ema.py)
 
     def __init__(self, cfg: DictConfig, model: nn.Module, train_set: Dataset, logger: ExperimentLogger) -> None:
         self.cfg = cfg
@@ -152,7 +152,8 @@ class Solver:
         # set by denoise_vc.distributed on each Ray Train worker; None = a single process
         self.parallel: DataParallel | None = None
         self.items_seen: list[int] = []  # training items this worker drew in the last epoch
-        decay = float(self.scfg.get("ema_decay") or 0.0) if self.uses_ema else 0.0
+        chosen = self.scfg.get("ema_decay")
+        decay = float(self.default_ema_decay if chosen is None else chosen)
         self.average = WeightAverage(self.model, decay) if decay else None
 
     @property

@@ -20,7 +20,7 @@ from denoise_vc.tracking import ExperimentLogger
 class DiffusionSolver(DenoiseSolver):
     """DenoiseSolver with the flow/bridge training step and an EMA of the weights (`solver.ema_decay`)."""
 
-    uses_ema = True
+    default_ema_decay = 0.999  # the sampler needs smooth weights
 
     def __init__(
         self,

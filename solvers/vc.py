@@ -49,7 +49,6 @@ def mel_l1(out: dict[str, torch.Tensor]) -> tuple[float, float]:
 
 class VCSolver(Solver):
     kind = "vc"
-    uses_ema = True
     higher_is_better = {"loss": False, "mel_l1": False, "mcd": False, "mel_dtw": False, "mcd_sptk": False}
     # scored on converted (not teacher-forced) validation sources; mcd_sptk after the vocoder, see free_running
     free_running_metrics = ("mcd", "mel_dtw", "mcd_sptk")

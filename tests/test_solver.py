@@ -322,3 +322,22 @@ def test_a_bad_solver_seed_is_refused_in_one_line_before_any_run_folder(tiny_ove
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "solver.seed" in err, err
     assert not Path(tiny_overrides[0].split("=", 1)[1]).exists()
+
+
+def test_ema_of_a_denoiser_is_what_is_validated_and_shipped_and_off_by_default(tiny_overrides, tmp_path):
+    """`solver.ema_decay` > 0 ships the average for any denoiser (last.pth keeps the raw weights to resume);
+    left null, only the diffusion solver averages."""
+    plain = make_solver(tiny_overrides + ["solver.epochs=1"])
+    assert plain.average is None
+    averaged = make_solver(
+        [f"run_dir={tmp_path / 'ema'}", *tiny_overrides[1:], "solver.epochs=2", "solver.ema_decay=0.9"]
+    )
+    averaged.fit()
+    last = load_checkpoint(averaged.run_dir / "last.pth")
+    raw = last["train_state"]["raw_weights"]
+    floats = [k for k in raw if raw[k].is_floating_point()]
+    moved = [k for k in floats if not torch.equal(raw[k], last["state_dict"][k])]
+    assert len(moved) > len(floats) // 2  # the shipped weights are the average, not the last step's
+    for key, value in averaged.average.state.items():
+        assert torch.equal(value.cpu(), last["state_dict"][key]), key
+        assert torch.equal(averaged.model.state_dict()[key].cpu(), raw[key]), key
