@@ -152,9 +152,12 @@ class Solver:
         # set by denoise_vc.distributed on each Ray Train worker; None = a single process
         self.parallel: DataParallel | None = None
         self.items_seen: list[int] = []  # training items this worker drew in the last epoch
-        chosen = self.scfg.get("ema_decay")
-        decay = float(self.default_ema_decay if chosen is None else chosen)
+        decay = self._ema_decay(self.scfg.get("ema_decay"))
         self.average = WeightAverage(self.model, decay) if decay else None
+
+    def _ema_decay(self, asked: float | None) -> float:
+        """The EMA decay a run uses when `solver.ema_decay` says `asked` (null: this solver's default)."""
+        return float(self.default_ema_decay if asked is None else asked)
 
     @property
     def is_chief(self) -> bool:
@@ -275,7 +278,14 @@ class Solver:
         state = ckpt.get("train_state")
         if state is None:
             return False
-        changed = config_changes(ckpt.get("config") or {}, to_plain(self.cfg))
+        saved = dict(ckpt.get("config") or {})
+        if isinstance(saved.get("solver"), dict):  # compare the average kept, not how it was asked for
+            kept = state.get("raw_weights") or (state.get("extra") or {}).get("raw_weights")
+            asked = saved["solver"].get("ema_decay")
+            saved["solver"] = {**saved["solver"], "ema_decay": self._ema_decay(asked) if kept else 0.0}
+        new = to_plain(self.cfg)
+        new["solver"]["ema_decay"] = self.average.decay if self.average else 0.0
+        changed = config_changes(saved, new)
         if changed and str(self.scfg.resume) != "force":
             shown = "; ".join(changed[:4]) + ("; ..." if len(changed) > 4 else "")
             raise ConfigError(

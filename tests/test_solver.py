@@ -341,3 +341,18 @@ def test_ema_of_a_denoiser_is_what_is_validated_and_shipped_and_off_by_default(t
     for key, value in averaged.average.state.items():
         assert torch.equal(value.cpu(), last["state_dict"][key]), key
         assert torch.equal(averaged.model.state_dict()[key].cpu(), raw[key]), key
+
+
+def test_resume_compares_the_average_kept_not_how_it_was_asked_for(tiny_overrides):
+    """Runs saved when every config said ema_decay=0.999 (only diffusion used it) still resume; a run cannot
+    switch an average on half-way."""
+    make_solver(tiny_overrides + ["solver.epochs=1"]).fit()
+    last = Path(tiny_overrides[0].split("=", 1)[1]) / "last.pth"
+    ckpt = load_checkpoint(last)
+    ckpt["config"]["solver"]["ema_decay"] = 0.999  # what a non-diffusion run saved before ema_decay: null
+    save_checkpoint(ckpt, last)
+    resumed = make_solver(tiny_overrides + ["solver.epochs=2"])
+    resumed.fit()
+    assert resumed.epoch == 2 and resumed.average is None
+    with pytest.raises(ConfigError, match=r"solver\.ema_decay: 0\.0 -> 0\.9"):
+        make_solver(tiny_overrides + ["solver.epochs=3", "solver.ema_decay=0.9"]).fit()
