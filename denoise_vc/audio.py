@@ -155,9 +155,10 @@ def load_audio(
     mono: bool = True,
     mat_variable: str | None = None,
     mat_sample_rate: int | None = None,
-    channel: int | None = None,
+    channel: int | list[int] | None = None,
 ) -> tuple[np.ndarray, int]:
-    """Load `path` as float32 (channels, time); keep one `channel` or mix to mono, resample when asked.
+    """Load `path` as float32 (channels, time); keep one `channel` (or a list of them, in that order) or mix to
+    mono, resample when asked.
 
     `.mat` files carry no rate: `mat_sample_rate` (or `sample_rate`) says what it is. Picking a channel
     matters for multi-lead ECG, where averaging leads would mix different projections of the heart.
@@ -183,9 +184,11 @@ def load_audio(
         raise AudioFileError(f"{path}: contains no samples")
     _check_finite(x, path)
     if channel is not None:
-        if not -x.shape[0] <= channel < x.shape[0]:
-            raise AudioFileError(f"{path}: has {x.shape[0]} channels, channel {channel} does not exist")
-        x = x[[channel]]
+        picked = [channel] if isinstance(channel, int) else list(channel)
+        for c in picked:
+            if not -x.shape[0] <= c < x.shape[0]:
+                raise AudioFileError(f"{path}: has {x.shape[0]} channels, channel {c} does not exist")
+        x = x[picked]
     elif mono and x.shape[0] > 1:
         x = x.mean(axis=0, keepdims=True)
     if sample_rate is not None and sr != sample_rate:

@@ -170,7 +170,7 @@ def _read_channels(path: Path, sr: int, load: dict, channels: list[int] | str | 
         return load_audio(path, sr, mono=True, **load)[0]
     if channels == "all":
         return load_audio(path, sr, mono=False, **{**load, "channel": None})[0]
-    return np.concatenate([load_audio(path, sr, **{**load, "channel": c})[0] for c in channels])
+    return load_audio(path, sr, **{**load, "channel": list(channels)})[0]
 
 
 def _load_pairs(noisy_dir: str, clean_dir: str, sr: int, split: str, fractions: dict, seed: int, load: dict):
