@@ -278,11 +278,11 @@ class Solver:
         state = ckpt.get("train_state")
         if state is None:
             return False
+        raw = state.get("raw_weights") or (state.get("extra") or {}).get("raw_weights")  # saved with an average
         saved = dict(ckpt.get("config") or {})
         if isinstance(saved.get("solver"), dict):  # compare the average kept, not how it was asked for
-            kept = state.get("raw_weights") or (state.get("extra") or {}).get("raw_weights")
             asked = saved["solver"].get("ema_decay")
-            saved["solver"] = {**saved["solver"], "ema_decay": self._ema_decay(asked) if kept else 0.0}
+            saved["solver"] = {**saved["solver"], "ema_decay": self._ema_decay(asked) if raw else 0.0}
         new = to_plain(self.cfg)
         new["solver"]["ema_decay"] = self.average.decay if self.average else 0.0
         changed = config_changes(saved, new)
@@ -304,7 +304,6 @@ class Solver:
         torch.set_rng_state(state["torch_rng"])
         self.load_extra_train_state(state.get("extra") or {})
         if self.average:  # the checkpoint's state_dict is the average; a run saved without one restarts it
-            raw = state.get("raw_weights") or (state.get("extra") or {}).get("raw_weights")
             if raw is None:
                 self.average.reset()
             else:
