@@ -65,6 +65,10 @@ def epoch_seed(seed: int, epoch: int) -> int:
     return zlib.crc32(f"{seed}/{epoch}".encode()) & 0x7FFFFFFF
 
 
+# Joins a validation metric to one of several levels it is also reported at (`si_sdr_at_snr-9`); the epoch line
+# prints those together after the averages.
+LEVEL_MARK = "_at_"
+
 # What a resumed run may change: budgets, logging and where it runs; anything else would mix two runs' settings.
 RESUMABLE_CHANGES = (
     "solver.epochs",
@@ -503,7 +507,12 @@ class Solver:
 
     def _print_epoch(self, row: dict[str, Any]) -> None:
         parts = [f"epoch {row['epoch']}/{self.scfg.epochs}", f"train_loss {row['train_loss']:.4f}"]
-        parts += [f"{k} {v:.3f}" for k, v in row.items() if k.startswith("valid_") and isinstance(v, float)]
+        valid = {k: v for k, v in row.items() if k.startswith("valid_") and isinstance(v, float)}
+        parts += [f"{k} {v:.3f}" for k, v in valid.items() if LEVEL_MARK not in k]
+        per_level = {tuple(k.split(LEVEL_MARK, 1)): v for k, v in valid.items() if LEVEL_MARK in k}
+        for metric in dict.fromkeys(name for name, _ in per_level):  # one compact part per metric
+            levels = " ".join(f"{level}:{v:.2f}" for (name, level), v in per_level.items() if name == metric)
+            parts.append(f"{metric} by level [{levels}]")
         parts += [f"{k} {row[k]:.3g}" for k in ("gain", "peak_weight") if k in row]
         parts.append(f"{row['seconds']:.1f}s" + (" *best*" if row["best"] else ""))
         print("  ".join(parts), flush=True)

@@ -18,8 +18,13 @@ from denoise_vc.losses import si_sdr_torch
 from denoise_vc.metrics import pesq_mode, pesq_score, stoi_score
 from denoise_vc.models.normalized import remove_drift
 from denoise_vc.plots import plot_example
-from denoise_vc.solvers.base import Solver
+from denoise_vc.solvers.base import LEVEL_MARK, Solver
 from denoise_vc.tracking import ExperimentLogger
+
+
+def level_label(gain: float | None, snr_db: float | None) -> str:
+    """A validation level as a metric-name suffix that every logger accepts: `snr-9`, `snr7.33`, `gain0.3`."""
+    return f"snr{snr_db:g}" if snr_db is not None else f"gain{gain:g}"
 
 
 def valid_mix_weights(solver_cfg, data_cfg) -> dict[str, float]:
@@ -143,13 +148,16 @@ class DenoiseSolver(Solver):
     def validate(self) -> dict[str, float]:
         """Loss and SI-SDR (PESQ, STOI or the R-peak F1 when the validation metric uses them) averaged over the
         fixed validation levels (the target level, or points spanning a training range), whatever the curriculum
-        does; `mix` is the weighted sum `solver.valid_mix` asks for."""
+        does; `mix` is the weighted sum `solver.valid_mix` asks for. With several levels, SI-SDR at each one too
+        (`si_sdr_at_snr-9`): a finetune that trades the clean end for the noisy end shows it epoch by epoch."""
         self.model.eval()
         needs = {self.metric} | set(self.mix_weights) if self.metric == "mix" else {self.metric}
         sr = int(self.cfg.data.sample_rate)
         scores: dict[str, list[float]] = {k: [] for k in ("loss", "si_sdr", "si_sdr_noisy", "pesq", "stoi", "r_f1")}
         batch = int(self.cfg.data.batch_size)
+        by_level: dict[str, float] = {}
         for gain, snr_db in self.valid_levels:
+            first = len(scores["si_sdr"])
             view = self.valid_set.at(gain=gain, snr_db=snr_db)
             for start in range(0, len(view), batch):
                 items = [view[i] for i in range(start, min(len(view), start + batch))]
@@ -168,8 +176,11 @@ class DenoiseSolver(Solver):
                     if "r_f1" in needs:  # evaluate's F1; a segment without reference beats has none
                         f1 = r_peak_scores(est, ref, sr, self.valid_beats[index])[2]
                         scores["r_f1"] += [] if f1 is None else [f1]
+            if len(self.valid_levels) > 1:
+                by_level[f"si_sdr{LEVEL_MARK}{level_label(gain, snr_db)}"] = float(np.mean(scores["si_sdr"][first:]))
         self.model.train()
         out = {k: float(np.mean(v)) for k, v in scores.items() if v and k != "si_sdr_noisy"}
+        out.update(by_level)
         out["si_sdr_i"] = out["si_sdr"] - float(np.mean(scores["si_sdr_noisy"]))
         if self.metric == "mix":
             out["mix"] = sum(weight * out[name] for name, weight in self.mix_weights.items())

@@ -105,6 +105,29 @@ def test_best_checkpoint_is_judged_at_the_target_gain(tiny_overrides):
     assert best["meta"]["metrics"]["si_sdr"] == pytest.approx(max(r["valid_si_sdr"] for r in history))
 
 
+def test_validation_reports_si_sdr_at_each_level_of_a_range(tiny_overrides, capsys):
+    """A range is validated at four levels; each level's SI-SDR is kept beside their mean, so a trade of the clean
+    end for the noisy end is visible epoch by epoch."""
+    solver = make_solver(tiny_overrides + ["solver.epochs=2", "data.gain=null", "data.snr_db=[-5,25]"])
+    solver.fit()
+    history = json.loads((solver.run_dir / "history.json").read_text())
+    names = ["valid_si_sdr_at_snr-5", "valid_si_sdr_at_snr5", "valid_si_sdr_at_snr15", "valid_si_sdr_at_snr25"]
+    for row in history:  # every level has the same items, so the mean of the levels is the average
+        assert np.mean([row[name] for name in names]) == pytest.approx(row["valid_si_sdr"], abs=1e-5)
+    together = solver.validate()
+    for level in list(solver.valid_levels):  # each figure is that level's alone
+        solver.valid_levels = [level]
+        alone = solver.validate()
+        assert "si_sdr_at_snr-5" not in alone  # one level: nothing to split
+        assert together[f"si_sdr_at_snr{level[1]:g}"] == pytest.approx(alone["si_sdr"], abs=1e-5)
+    assert "valid_si_sdr_at_snr-5" in (solver.run_dir / "history.csv").read_text().splitlines()[0]
+    assert "valid_si_sdr by level [snr-5:" in capsys.readouterr().out
+    best = load_checkpoint(solver.run_dir / "best.pth")
+    assert best["meta"]["metrics"]["si_sdr_at_snr25"] == pytest.approx(
+        next(r["valid_si_sdr_at_snr25"] for r in history if r["best"])
+    )
+
+
 def test_non_finite_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(tiny_overrides, monkeypatch):
     solver = make_solver(tiny_overrides + ["solver.epochs=2"])
     original = type(solver).train_loss
