@@ -29,10 +29,17 @@ def level_label(gain: float | None, snr_db: float | None) -> str:
 
 def valid_mix_weights(solver_cfg, data_cfg) -> dict[str, float]:
     """Checked `solver.valid_metric` (and `solver.valid_mix` weights when it is `mix`); PESQ needs 8 or 16 kHz,
-    the R-peak F1 needs heartbeat data (`data.peaks`)."""
+    the R-peak F1 needs heartbeat data (`data.peaks`), SI-SDR at one level (`si_sdr_at_snr-9`) one of the
+    levels validation spans: a finetune for the noisy end is kept for what it is for."""
     metric = str(solver_cfg.valid_metric)
     choices = ("si_sdr", "si_sdr_i", "loss", "pesq", "stoi", "r_f1", "mix")
-    if metric not in choices:
+    if metric.startswith(f"si_sdr{LEVEL_MARK}"):
+        levels = validation_levels(data_cfg)
+        labels = [f"si_sdr{LEVEL_MARK}{level_label(*level)}" for level in levels] if len(levels) > 1 else []
+        if metric not in labels:
+            known = f"one of {', '.join(labels)}" if labels else "a noise range (data.snr_db or data.gain [low, high])"
+            raise ConfigError(f"solver.valid_metric={metric}: validation has no such level; it needs {known}")
+    elif metric not in choices:
         raise ConfigError(f"solver.valid_metric must be one of {', '.join(choices)}, got {metric!r}")
     if metric == "r_f1" and not data_cfg.get("peaks"):
         raise ConfigError("solver.valid_metric=r_f1 scores R peaks: it needs ECG or heartbeat data (data.peaks=true)")

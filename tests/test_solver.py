@@ -128,6 +128,33 @@ def test_validation_reports_si_sdr_at_each_level_of_a_range(tiny_overrides, caps
     )
 
 
+def test_best_can_be_chosen_at_one_level_of_the_range(tiny_overrides):
+    metric = "valid_si_sdr_at_snr-5"
+    solver = make_solver(
+        tiny_overrides
+        + ["solver.epochs=3", "data.gain=null", "data.snr_db=[-5,25]", "solver.valid_metric=si_sdr_at_snr-5"]
+    )
+    solver.fit()
+    history = json.loads((solver.run_dir / "history.json").read_text())
+    chosen = max(history, key=lambda row: row[metric])
+    assert [row["epoch"] for row in history if row["best"]][-1] == chosen["epoch"]
+    best = load_checkpoint(solver.run_dir / "best.pth")
+    assert best["meta"]["epoch"] == chosen["epoch"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "needs"),
+    [
+        (["data.gain=null", "data.snr_db=[-5,25]", "solver.valid_metric=si_sdr_at_snr0"], "one of si_sdr_at_snr-5, "),
+        (["solver.valid_metric=si_sdr_at_snr-5"], "a noise range"),  # one gain: one level, nothing to pick
+    ],
+)
+def test_an_unknown_level_to_choose_at_is_refused_in_one_line(tiny_overrides, overrides, needs):
+    with pytest.raises(ConfigError, match="validation has no such level") as refused:
+        make_solver(tiny_overrides + overrides)
+    assert needs in str(refused.value) and "\n" not in str(refused.value)
+
+
 def test_non_finite_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(tiny_overrides, monkeypatch):
     solver = make_solver(tiny_overrides + ["solver.epochs=2"])
     original = type(solver).train_loss
