@@ -22,20 +22,20 @@ from denoise_vc.solvers.base import LEVEL_MARK, Solver
 from denoise_vc.tracking import ExperimentLogger
 
 
-def level_label(gain: float | None, snr_db: float | None) -> str:
-    """A validation level as a metric-name suffix that every logger accepts: `snr-9`, `snr7.33`, `gain0.3`."""
-    return f"snr{snr_db:g}" if snr_db is not None else f"gain{gain:g}"
+def level_metric(gain: float | None, snr_db: float | None) -> str:
+    """SI-SDR at one validation level, named so that every logger accepts it: `si_sdr_at_snr-9`, `..._gain0.3`."""
+    return f"si_sdr{LEVEL_MARK}" + (f"snr{snr_db:g}" if snr_db is not None else f"gain{gain:g}")
 
 
 def valid_mix_weights(solver_cfg, data_cfg) -> dict[str, float]:
     """Checked `solver.valid_metric` (and `solver.valid_mix` weights when it is `mix`); PESQ needs 8 or 16 kHz,
-    the R-peak F1 needs heartbeat data (`data.peaks`), SI-SDR at one level (`si_sdr_at_snr-9`) one of the
-    levels validation spans: a finetune for the noisy end is kept for what it is for."""
+    the R-peak F1 needs heartbeat data (`data.peaks`), and SI-SDR at one level (`si_sdr_at_snr-9`: a finetune
+    kept for the noisy end it is for) a level that validation spans."""
     metric = str(solver_cfg.valid_metric)
     choices = ("si_sdr", "si_sdr_i", "loss", "pesq", "stoi", "r_f1", "mix")
     if metric.startswith(f"si_sdr{LEVEL_MARK}"):
         levels = validation_levels(data_cfg)
-        labels = [f"si_sdr{LEVEL_MARK}{level_label(*level)}" for level in levels] if len(levels) > 1 else []
+        labels = [level_metric(*level) for level in levels] if len(levels) > 1 else []
         if metric not in labels:
             known = f"one of {', '.join(labels)}" if labels else "a noise range (data.snr_db or data.gain [low, high])"
             raise ConfigError(f"solver.valid_metric={metric}: validation has no such level; it needs {known}")
@@ -184,7 +184,7 @@ class DenoiseSolver(Solver):
                         f1 = r_peak_scores(est, ref, sr, self.valid_beats[index])[2]
                         scores["r_f1"] += [] if f1 is None else [f1]
             if len(self.valid_levels) > 1:
-                by_level[f"si_sdr{LEVEL_MARK}{level_label(gain, snr_db)}"] = float(np.mean(scores["si_sdr"][first:]))
+                by_level[level_metric(gain, snr_db)] = float(np.mean(scores["si_sdr"][first:]))
         self.model.train()
         out = {k: float(np.mean(v)) for k, v in scores.items() if v and k != "si_sdr_noisy"}
         out.update(by_level)
