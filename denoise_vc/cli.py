@@ -113,6 +113,17 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_route(args: argparse.Namespace) -> int:
+    from denoise_vc.pretrained import resolve_checkpoint
+    from denoise_vc.routing import route_checkpoints
+
+    clean, noisy = resolve_checkpoint(args.clean), resolve_checkpoint(args.noisy)
+    out = route_checkpoints(clean, noisy, args.output, tuple(args.band_hz), tuple(args.log_ratio))
+    print(f"wrote {out}: {args.clean} everywhere, {args.noisy} where it removes much in {args.band_hz[0]:g}-"
+          f"{args.band_hz[1]:g} Hz (log10 power ratio {args.log_ratio[0]:g} .. {args.log_ratio[1]:g})")  # fmt: skip
+    return 0
+
+
 def _inputs(paths: list[str]) -> list[tuple[Path, Path]]:
     """(file, path relative to the output folder) for each input file or every audio or biosignal file
     (.wav/.flac/.ogg, .mat, WFDB .hea, .csv) in a folder."""
@@ -801,6 +812,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="bundle zip to write")
     p.add_argument("--verify", metavar="BUNDLE", help="unpack a bundle and check its standalone script")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("route", help="one checkpoint: an all-round denoiser, and a noisy-end finetune where needed")
+    p.add_argument("--clean", required=True, help="the all-round denoiser (used wherever it removes little)")
+    p.add_argument("--noisy", required=True, help="the finetune for the noisiest inputs, same sample rate")
+    p.add_argument("-o", "--output", required=True, help="the routed checkpoint to write (a new file)")
+    p.add_argument("--band-hz", type=float, nargs=2, default=[5.0, 40.0], help="band where noise is measured")
+    p.add_argument(
+        "--log-ratio", type=float, nargs=2, default=[-1.5, -0.5],
+        help="log10 of removed / kept band power: all-round model below the first, finetune above the second",
+    )  # fmt: skip
+    p.set_defaults(func=cmd_route)
 
     p = sub.add_parser("vc-prepare", help="cache parallel-corpus features (built-in speakers or data.source/target)")
     p.add_argument("overrides", nargs="*", help="key=value overrides of configs/vc.yaml")

@@ -3,6 +3,6 @@
 from denoise_vc.models.registry import MODELS, build_model, denoisers, register
 
 # Importing the modules registers their models.
-from denoise_vc.models import conv_ae, demucs, diffusion, pixelshuffle_ae, spectral, vc, wave_unet  # noqa: E402,F401  isort: skip
+from denoise_vc.models import conv_ae, demucs, diffusion, pixelshuffle_ae, routed, spectral, vc, wave_unet  # noqa: E402,F401  isort: skip
 
 __all__ = ["MODELS", "build_model", "denoisers", "register"]

@@ -560,6 +560,14 @@ def _export(case: Case, target, ws: Workspace) -> list[str] | None:
     return None
 
 
+def _route(case: Case, target, ws: Workspace) -> list[str] | None:
+    if case.group == "output":  # the pair written over one of its models
+        return ["route", "--clean", str(ws.checkpoint), "--noisy", str(ws.checkpoint), "-o", str(ws.checkpoint)]
+    if case.group == "checkpoint":
+        return ["route", "--clean", str(ws.checkpoint), "--noisy", str(target), "-o", str(ws.out / "pair.pth")]
+    return None
+
+
 def _demo(case: Case, target, ws: Workspace) -> list[str] | None:
     if case.group == "override":  # refused while composing the config, before any training
         return ["demo", f"run_dir={ws.out / 'demo'}", str(target)]
@@ -654,6 +662,7 @@ COMMANDS: list[Command] = [
     Command("train", _train, {FOLDER_CASE: "refuse"}),  # metrics or a model from part of it would mislead
     Command("tune", _tune),
     Command("export", _export),
+    Command("route", _route),
     Command("demo", _demo),
     Command("models", lambda case, target, ws: None),  # takes no input: lists the shipped models
     # the VC config picks its model as `vc/model@model=...`: `model=nope` names no group there
