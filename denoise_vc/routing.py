@@ -6,6 +6,7 @@ from pathlib import Path
 
 from denoise_vc.checkpoint import load_model, save_checkpoint
 from denoise_vc.errors import ConfigError
+from denoise_vc.models import build_model
 from denoise_vc.models.routed import routed_spec
 from denoise_vc.paths import not_an_input
 
@@ -31,6 +32,7 @@ def route_checkpoints(
             raise ConfigError(f"{path}: already a routed pair; route two single models")
     try:
         spec = routed_spec(first["model"], second["model"], band_hz, rate, log_ratio)
+        build_model(spec["name"], **spec["args"])  # every setting checked before anything is written
     except ValueError as exc:
         raise ConfigError(f"route: {exc}") from None
     state = {f"clean.{k}": v for k, v in first["state_dict"].items()}

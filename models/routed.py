@@ -7,7 +7,6 @@ both: its own output where it removes little, the noisy-end model's where it rem
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
@@ -75,15 +74,16 @@ class LevelRouted(nn.Module):
             length = fitted
 
 
-def routed_spec(clean: dict[str, Any], noisy: dict[str, Any], band_hz: tuple[float, float], rate: int,
-                log_ratio: tuple[float, float]) -> dict[str, Any]:  # fmt: skip
+def routed_spec(
+    clean: dict[str, Any],
+    noisy: dict[str, Any],
+    band_hz: tuple[float, float],
+    rate: int,
+    log_ratio: tuple[float, float],
+) -> dict[str, Any]:
     """The checkpoint's model entry for a routed pair of model entries at `rate`."""
-    if not band_hz[1] < rate / 2 or math.isclose(band_hz[0], band_hz[1]):
-        raise ValueError(f"band {band_hz[0]:g}-{band_hz[1]:g} Hz must lie below half of {rate} Hz and be wider than 0")
-    args = {
-        "clean": clean,
-        "noisy": noisy,
-        "band_cycles": [band_hz[0] / rate, band_hz[1] / rate],
-        "log_ratio": [float(log_ratio[0]), float(log_ratio[1])],
-    }
+    low, high = band_hz
+    if not 0 <= low < high < rate / 2:
+        raise ValueError(f"band {low:g}-{high:g} Hz must rise from 0 Hz or above to below half of {rate} Hz")
+    args = {"clean": clean, "noisy": noisy, "band_cycles": [low / rate, high / rate], "log_ratio": list(log_ratio)}
     return {"name": "level_routed", "args": args}

@@ -78,6 +78,8 @@ def test_route_writes_one_checkpoint_that_denoise_runs_and_refuses_what_cannot_p
         (["--clean", str(pair), "--noisy", str(first), "-o", str(tmp_path / "d.pth")], "already a routed pair"),
         (["--clean", str(first), "--noisy", str(first), "-o", str(tmp_path / "e.pth"), "--band-hz", "5", "9000"],
          "below half of 16000 Hz"),
+        (["--clean", str(first), "--noisy", str(first), "-o", str(tmp_path / "f.pth"), "--log-ratio", "0", "-1"],
+         "lo < hi"),
     ]  # fmt: skip
     for argv, says in refusals:
         assert main(["route", *argv]) == 1
