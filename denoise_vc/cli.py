@@ -119,8 +119,9 @@ def cmd_route(args: argparse.Namespace) -> int:
 
     clean, noisy = resolve_checkpoint(args.clean), resolve_checkpoint(args.noisy)
     out = route_checkpoints(clean, noisy, args.output, tuple(args.band_hz), tuple(args.log_ratio))
-    print(f"wrote {out}: {args.clean} everywhere, {args.noisy} where it removes much in {args.band_hz[0]:g}-"
-          f"{args.band_hz[1]:g} Hz (log10 power ratio {args.log_ratio[0]:g} .. {args.log_ratio[1]:g})")  # fmt: skip
+    (low, high), (lo, hi) = args.band_hz, args.log_ratio
+    print(f"wrote {out}: {args.clean} everywhere, {args.noisy} where it removes much in {low:g}-{high:g} Hz", end="")
+    print(f" (log10 power ratio {lo:g} .. {hi:g})")
     return 0
 
 
